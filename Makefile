@@ -1,0 +1,39 @@
+# The two commands of the README:
+#   make book   builds the HTML book (book/_build/html/) and the released exercises (exercises/)
+#   make test   runs the whole test suite (what CI runs)
+# Both create the virtual environment .venv when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dropout-course-installed
+# nbgrader calls alembic (and jupyter) from PATH: the environment's bin goes first.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: all venv system-deps book exercises test lint bench
+
+all: book
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[book,grading,dev]'
+	$(PY) -m autograder.torchvision_compat --write-pth
+	@touch $@
+
+venv: $(STAMP)
+
+system-deps:
+	@bash .ci/system-deps.sh
+
+book: venv
+	$(PY) -m autograder bench
+
+test: venv system-deps lint
+	$(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
+
+bench: venv
+	$(PY) -m autograder bench
