@@ -4,6 +4,7 @@ set -euo pipefail
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 # (entries are added by the features that need them)
+need chromium chromium  # the book's browser test (tests/test_book_browser.py)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
