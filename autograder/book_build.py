@@ -124,13 +124,14 @@ def _installed_version(package: Path) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # The build.
 # --------------------------------------------------------------------------------------------------
-def build(book_dir: Path | None = None, *, fresh: bool = False, echo: bool = True) -> BuildResult:
+def build(book_dir: Path | None = None, *, fresh: bool = True, echo: bool = True) -> BuildResult:
     """Build the book's HTML; return the result (never raises for a failed build, check ``.ok``).
 
     Args:
         book_dir: the book's source folder (default :func:`default_book_dir`).
-        fresh: re-read every page (Sphinx's fresh environment). Execution stays cached either way;
-            delete ``book/_build`` for a clean build.
+        fresh: re-read and re-write every page (Sphinx's fresh environment; the default), so that
+            every page's navigation shows the current titles. Execution stays cached either way;
+            delete ``book/_build`` (``--clean``) for a clean build.
         echo: copy the build's output to this process's stdout as it runs.
     """
     book_dir = (book_dir or default_book_dir()).resolve()
@@ -212,9 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="delete book/_build first (outputs and the execution cache): every chapter runs again",
     )
     parser.add_argument(
-        "--fresh",
+        "--incremental",
         action="store_true",
-        help="re-read every page (execution stays cached)",
+        help="re-read only changed pages (faster; other pages' navigation may show stale titles)",
     )
 
 
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     book_dir = (args.book_dir or default_book_dir()).resolve()
     if args.clean and (book_dir / "_build").exists():
         shutil.rmtree(book_dir / "_build")
-    result = build(book_dir, fresh=args.fresh)
+    result = build(book_dir, fresh=not args.incremental)
     if result.ok:
         print(f"\nBook built in {result.seconds:.1f} s. Open it in a browser:\n  {result.index}\n")
         return 0
