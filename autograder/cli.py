@@ -19,7 +19,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "time and measure the memory of each keep_mask_as strategy against native F.dropout",
     ),
     "data": ("autograder.data", "download Fashion-MNIST (or report the offline fallback) and describe it"),
-    "train": ("autograder.training", "train the course MLP with reference or nn.Dropout and print its history"),
+    "train": (
+        "autograder.training",
+        "train the course MLP with reference or nn.Dropout and print its history",
+    ),
+    "build-book": ("autograder.book_build", "build the HTML book into book/_build/html, offline"),
+    "release": ("autograder.release", "generate exercises/ from solutions/ with nbgrader (--check: verify in sync)"),
+    "selfcheck": (
+        "autograder.selfcheck",
+        "grade the solutions and every known-wrong answer with nbgrader; rerun the statistical checks",
+    ),
 }
 
 

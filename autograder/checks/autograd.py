@@ -1,0 +1,250 @@
+"""Checks for the **autograd** assignment: ``DropoutFunction`` (an ``autograd.Function`` that saves a
+bool mask) and ``Dropout`` (an ``nn.Module`` that honours ``self.training``).
+
+The mask is read back from the output (inputs have no zeros); gradients are compared exactly with
+the reference's backward for that mask. Statistical checks use binomial intervals (rate each:
+intervals x :data:`~autograder.checks.core.INTERVAL_RATE`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+import autograder.reference as reference
+from autograder.reference.functional import _InvertedDropout
+
+from .common import expect_value_error, gen, nonzero_input
+from .core import T, agreement_rate, binomial, close, count, describe_tensor, expect_tensor, fail, same
+from .devices import other_device
+from .harness import check, invoke, trusted
+
+A = "autograd"
+ROWS, COLS = 128, 256
+N = ROWS * COLS
+
+
+class _ReferenceFunction:
+    """The reference's autograd Function under the notebook's calling convention ``apply(x, p, g)``."""
+
+    __name__ = "DropoutFunction"
+
+    @staticmethod
+    def apply(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        return _InvertedDropout.apply(x, p, generator, "bool")
+
+
+REFERENCE = {"DropoutFunction": _ReferenceFunction, "Dropout": reference.Dropout}
+
+
+def _scaled(x: torch.Tensor, kept: torch.Tensor, p: float) -> torch.Tensor:
+    return trusted(reference.dropout_backward, x, reference.DropoutCache(mask=kept, scale=1.0 / (1.0 - p)))
+
+
+def _apply(fn: object, x: torch.Tensor, p: float, g: torch.Generator | None) -> torch.Tensor:
+    out = invoke(f"DropoutFunction.apply(x, {p}, generator)", fn.apply, x, p, g)  # type: ignore[attr-defined]
+    return expect_tensor(out, "DropoutFunction.apply's result")
+
+
+def _layer(Dropout: object, p: float) -> torch.nn.Module:
+    return invoke(f"Dropout(p={p})", Dropout, p)
+
+
+def _run(layer: torch.nn.Module, x: torch.Tensor, what: str = "layer(x)") -> torch.Tensor:
+    out = expect_tensor(invoke(what, layer, x), f"the output of {what}")
+    if tuple(T.shape(out)) != tuple(T.shape(x)):
+        fail(f"{what} should have x's shape {tuple(T.shape(x))}, found {tuple(T.shape(out))}")
+    return out
+
+
+def _check_scale(out: torch.Tensor, x: torch.Tensor, p: float, what: str) -> torch.Tensor:
+    kept = T.ne(out, 0)
+    if not close(out, _scaled(x, kept, p)):
+        fail(
+            f"{what}: kept entries should be x / (1 - p) = x * {1 / (1 - p):.4g} and dropped ones 0, "
+            "found other values"
+        )
+    return kept
+
+
+# --------------------------------------------------------------------------------------------------
+# DropoutFunction
+# --------------------------------------------------------------------------------------------------
+@check(A, "DropoutFunction: output is x * m / (1 - p), gradient is g * m / (1 - p) with the same m")
+def check_function_output_and_gradient(DropoutFunction: object, *, seed: int) -> None:
+    p = 0.3
+    x = nonzero_input((64, 128), seed).requires_grad_()
+    out = _apply(DropoutFunction, x, p, gen(seed))
+    kept = _check_scale(out.detach(), x.detach(), p, f"DropoutFunction.apply(x, {p})")
+    g = T.randn((64, 128), generator=gen(seed + 1))
+    (grad,) = invoke("backward through DropoutFunction", T.autograd_grad, out, x, g)
+    if not close(grad, _scaled(g, kept, p)):
+        fail(
+            "the gradient should be g * m / (1 - p) with the forward's mask m, found "
+            f"{count(T.ne(T.ne(grad, 0), kept))} entries whose zero pattern differs from the forward's "
+            "(backward must use the saved mask, not draw a new one)"
+        )
+
+
+@check(A, "DropoutFunction saves a bool mask for backward (1 byte per element), no float copy of it")
+def check_function_saves_bool_mask(DropoutFunction: object, *, seed: int) -> None:
+    x = nonzero_input((32, 64), seed).requires_grad_()
+    saved: list[torch.Tensor] = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append(tensor)
+        return tensor
+
+    with T.saved_tensors_hooks(pack, lambda tensor: tensor):
+        _apply(DropoutFunction, x, 0.5, gen(seed))
+    full = [t for t in saved if t.numel() == x.numel()]
+    if not any(T.dtype(t) == torch.bool for t in full):
+        found = ", ".join(describe_tensor(t) for t in saved) or "nothing"
+        fail(f"ctx.save_for_backward should save a bool mask of x's shape, found saved: {found}")
+    floats = [t for t in full if t.is_floating_point()]
+    if floats:
+        fail(
+            f"besides the bool mask, forward saves {describe_tensor(floats[0])}: backward needs only the "
+            "mask and p, so save the bool mask alone (1 byte per element instead of 4)"
+        )
+
+
+@check(A, "DropoutFunction keeps a fraction 1 - p of the entries (p = 0.3)", intervals=1)
+def check_function_keep_rate(DropoutFunction: object, *, seed: int) -> None:
+    out = _apply(DropoutFunction, nonzero_input((ROWS, COLS), seed), 0.3, gen(seed))
+    binomial(count(T.ne(out, 0)), N, 0.7, "nonzero outputs of DropoutFunction.apply(x, 0.3)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Dropout module
+# --------------------------------------------------------------------------------------------------
+@check(A, "eval() makes Dropout the identity; train() makes it drop again")
+def check_module_eval(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    layer = _layer(Dropout, 0.5)
+    x = nonzero_input((64, 64), seed)
+    layer.eval()
+    out = _run(layer, x, "Dropout(0.5).eval()(x)")
+    if not same(out, x):
+        fail(
+            f"in eval mode Dropout should return x unchanged, found {count(T.ne(out, x))} of {x.numel()} "
+            "entries changed (does forward read self.training?)"
+        )
+    layer.train()
+    out = _run(layer, x, "Dropout(0.5).train()(x)")
+    if count(T.eq(out, 0)) == 0:  # P = 2**-4096 for a correct layer
+        fail("in training mode Dropout(0.5) should drop about half the entries, found none dropped")
+
+
+@check(A, "Dropout(p) raises ValueError for p outside [0, 1]")
+def check_module_invalid_p(Dropout: object, *, seed: int) -> None:
+    for p in (-0.1, 1.5):
+        expect_value_error(f"Dropout(p={p})", Dropout, p)
+
+
+@check(A, "p = 0 is the identity; p = 1 gives zeros and zero gradients (no NaN)")
+def check_module_p_zero_one(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    x = nonzero_input((16, 32), seed)
+    out = _run(_layer(Dropout, 0.0), x, "Dropout(0.0)(x)")
+    if not same(out, x):
+        fail(f"Dropout(0.0) should return x unchanged, found {count(T.ne(out, x))} entries changed")
+    xg = x.clone().requires_grad_()
+    out = _run(_layer(Dropout, 1.0), xg, "Dropout(1.0)(x)")
+    if not bool(T.all(T.isfinite(out.detach()))) or count(out.detach()) != 0:
+        fail(
+            "Dropout(1.0) should return all zeros, found NaN, inf or nonzero "
+            "entries (1/(1-p) is inf at p = 1)"
+        )
+    if out.requires_grad:
+        (grad,) = T.autograd_grad(out, xg, T.ones((16, 32)))
+        if not bool(T.all(T.isfinite(grad))) or count(grad) != 0:
+            fail("at p = 1 the gradient should be zeros, found NaN, inf or nonzero entries")
+
+
+@check(A, "output and gradient keep x's dtype (float16, bfloat16, float64)")
+def check_module_dtype(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    layer = _layer(Dropout, 0.5)
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        x = nonzero_input((8, 16), seed, dtype).requires_grad_()
+        out = _run(layer, x, f"Dropout(0.5)(x of {dtype})")
+        if T.dtype(out) != dtype:
+            fail(
+                f"Dropout on a {dtype} input should return {dtype}, found {T.dtype(out)} "
+                "(a float mask promotes it)"
+            )
+        (grad,) = T.autograd_grad(out, x, T.ones((8, 16), dtype=dtype))
+        if T.dtype(grad) != dtype:
+            fail(f"the gradient for a {dtype} input should be {dtype}, found {T.dtype(grad)}")
+
+
+@check(A, "x on CUDA (or the meta device without a GPU): the mask is made there, the output stays there")
+def check_module_device(Dropout: object, *, seed: int) -> None:
+    layer = _layer(Dropout, 0.5)
+    with other_device() as (device, _values):
+        out = _run(layer, T.ones((8, 16), device=device), f"Dropout(0.5)(x on {device})")
+        if T.device(out).type != device.type:
+            fail(f"Dropout on a {device} input should return a {device} tensor, found {T.device(out)}")
+
+
+@check(A, "the input is not modified (values and version counter)")
+def check_module_no_mutation(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    x = nonzero_input((32, 64), seed)
+    before, version = T.clone(x), T.version(x)
+    _run(_layer(Dropout, 0.5), x)
+    if not same(x, before) or T.version(x) != version:
+        fail(
+            f"Dropout must not modify its input, found {count(T.ne(x, before))} entries of x changed "
+            f"(version {version} -> {T.version(x)}): compute a new tensor instead of x.mul_()"
+        )
+
+
+@check(A, "training output: kept entries are x / (1 - p), about 1 - p of them (p = 0.25)", intervals=1)
+def check_module_keep_rate(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    p = 0.25
+    x = nonzero_input((ROWS, COLS), seed)
+    out = _run(_layer(Dropout, p), x, f"Dropout({p})(x)")
+    kept = _check_scale(out, x, p, f"Dropout({p})(x)")
+    binomial(count(kept), N, 1.0 - p, f"nonzero outputs of Dropout({p})(x)")
+
+
+@check(A, "a new mask every call", intervals=1)
+def check_module_fresh_masks(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    layer = _layer(Dropout, 0.5)
+    x = nonzero_input((ROWS, COLS), seed)
+    a, b = _run(layer, x), _run(layer, x)
+    binomial(count(T.eq(T.ne(a, 0), T.ne(b, 0))), N, 0.5, "entries whose keep/drop agrees between two calls")
+
+
+@check(A, "mask entries are independent across a row and across the rows of a batch", intervals=2)
+def check_module_independent(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    p = 0.3
+    kept = T.ne(_run(_layer(Dropout, p), nonzero_input((ROWS, COLS), seed)), 0)
+    q = agreement_rate(1.0 - p)
+    binomial(count(T.eq(kept[:, 0::2], kept[:, 1::2])), N // 2, q, "neighbouring entries that agree")
+    binomial(
+        count(T.eq(kept[0::2], kept[1::2])),
+        N // 2,
+        q,
+        "entries of rows 2i and 2i+1 that agree (one mask per batch?)",
+    )
+
+
+@check(A, "the gradient uses the forward's mask: x.grad = g * m / (1 - p)")
+def check_module_gradient(Dropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    p = 0.4
+    x = nonzero_input((64, 64), seed).requires_grad_()
+    out = _run(_layer(Dropout, p), x)
+    kept = T.ne(out.detach(), 0)
+    g = T.randn((64, 64), generator=gen(seed + 1))
+    (grad,) = invoke("backward through Dropout", T.autograd_grad, out, x, g)
+    if not close(grad, _scaled(g, kept, p)):
+        fail(
+            "x.grad should be g * m / (1 - p) with the forward's mask, found "
+            f"{count(T.ne(T.ne(grad, 0), kept))} entries whose zero pattern differs from the output's"
+        )

@@ -1,0 +1,28 @@
+"""Building blocks shared by the assignments' checks: inputs, seeded generators, p validation."""
+
+from __future__ import annotations
+
+import torch
+
+from .core import T, fail
+
+
+def gen(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``."""
+    return T.Generator().manual_seed(seed)
+
+
+def nonzero_input(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An input with no zeros (values in [0.5, 1.5)): an output entry is 0 exactly where it was dropped."""
+    return T.rand(shape, generator=gen(seed + 7919), dtype=dtype) + 0.5
+
+
+def expect_value_error(call: str, fn: object, *args: object) -> None:
+    """Fail unless ``fn(*args)`` raises ValueError."""
+    try:
+        fn(*args)  # type: ignore[operator]
+    except ValueError:
+        return
+    except Exception as error:  # noqa: BLE001
+        fail(f"{call} should raise ValueError (p is a probability), found {type(error).__name__}: {error}")
+    fail(f"{call} should raise ValueError (p is a probability in [0, 1]), but it returned normally")

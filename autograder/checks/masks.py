@@ -1,0 +1,340 @@
+"""Checks for the **masks** assignment: ``dropout_mask``, ``dropout_forward``, ``dropout_backward``.
+
+Exact where the answer's own mask makes the result determined (the mask is read back from the
+output: inputs have no zeros, so an output entry is zero exactly where the unit was dropped), binomial
+intervals where only the distribution is known (keep rate, mean, independence across elements, rows
+and calls). Each statistical check's false-failure rate is its number of intervals times
+:data:`~autograder.checks.core.INTERVAL_RATE`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import autograder.reference as reference
+
+from .core import (
+    T,
+    agreement_rate,
+    binomial,
+    close,
+    count,
+    describe_tensor,
+    expect_tensor,
+    fail,
+    interval,
+    same,
+)
+from .devices import other_device
+from .harness import check, invoke, trusted
+
+A = "masks"
+ROWS, COLS = 128, 256
+N = ROWS * COLS
+
+#: The reference objects under the names the notebook uses (the self-check's stand-in answer).
+REFERENCE = {
+    "dropout_mask": reference.dropout_mask,
+    "dropout_forward": reference.dropout_forward,
+    "dropout_backward": reference.dropout_backward,
+}
+
+
+def _gen(seed: int) -> torch.Generator:
+    return T.Generator().manual_seed(seed)
+
+
+def _x(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An input with no zeros (values in [0.5, 1.5)), so dropped entries are exactly the zeros."""
+    return T.rand(shape, generator=_gen(seed + 7919), dtype=dtype) + 0.5
+
+
+def _mask(dropout_mask: object, shape: tuple[int, ...], p: float, **kwargs: object) -> torch.Tensor:
+    call = f"dropout_mask({shape}, p={p}{''.join(f', {k}=...' for k in kwargs)})"
+    m = expect_tensor(invoke(call, dropout_mask, shape, p, **kwargs), f"{call}'s result")
+    if T.dtype(m) != torch.bool:
+        fail(f"{call} should return a bool keep mask (True = keep), found {describe_tensor(m)}")
+    if tuple(T.shape(m)) != tuple(shape):
+        fail(f"{call} should have shape {shape}, found {tuple(T.shape(m))}")
+    return m
+
+
+def _forward(
+    dropout_forward: object, x: torch.Tensor, p: float, training: bool = True, **kwargs: object
+) -> tuple[torch.Tensor, object]:
+    call = f"dropout_forward(x, p={p}, training={training}{''.join(f', {k}=...' for k in kwargs)})"
+    result = invoke(call, dropout_forward, x, p, training, **kwargs)
+    if not isinstance(result, tuple) or len(result) != 2:
+        fail(f"{call} should return a pair (output, cache), found {describe_tensor(result)}")
+    out = expect_tensor(result[0], f"the output of {call}")
+    if tuple(T.shape(out)) != tuple(T.shape(x)):
+        fail(f"the output of {call} should have x's shape {tuple(T.shape(x))}, found {tuple(T.shape(out))}")
+    return out, result[1]
+
+
+def _scaled(x: torch.Tensor, kept: torch.Tensor, p: float) -> torch.Tensor:
+    """The reference's answer for this mask: the reference backward is the same map as forward."""
+    return trusted(reference.dropout_backward, x, reference.DropoutCache(mask=kept, scale=1.0 / (1.0 - p)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# dropout_mask
+# ---------------------------------------------------------------------------------------------------
+@check(A, "keep rate of dropout_mask is 1 - p at p = 0.2, 0.5, 0.9", intervals=3)
+def check_mask_keep_rate(dropout_mask: object, *, seed: int) -> None:
+    g = _gen(seed)
+    for p in (0.2, 0.5, 0.9):
+        m = _mask(dropout_mask, (ROWS, COLS), p, generator=g)
+        binomial(count(m), N, 1.0 - p, f"kept entries of dropout_mask(({ROWS}, {COLS}), p={p})")
+
+
+@check(A, "mask entries are independent across elements and across rows", intervals=2)
+def check_mask_independent(dropout_mask: object, *, seed: int) -> None:
+    p = 0.3
+    m = _mask(dropout_mask, (ROWS, COLS), p, generator=_gen(seed))
+    q = agreement_rate(1.0 - p)
+    # Disjoint pairs only, so the agreements are independent and the count is exactly binomial.
+    binomial(
+        count(T.eq(m[:, 0::2], m[:, 1::2])),
+        ROWS * COLS // 2,
+        q,
+        "neighbouring entries (columns 2j, 2j+1) that agree",
+    )
+    binomial(
+        count(T.eq(m[0::2], m[1::2])),
+        ROWS * COLS // 2,
+        q,
+        "entries of rows 2i and 2i+1 that agree (one mask shared by every row?)",
+    )
+
+
+@check(A, "two calls draw two independent masks (with and without a generator)", intervals=2)
+def check_mask_fresh_each_call(dropout_mask: object, *, seed: int) -> None:
+    p = 0.5
+    q = agreement_rate(1.0 - p)
+    T.manual_seed(seed)
+    first = _mask(dropout_mask, (ROWS, COLS), p)
+    second = _mask(dropout_mask, (ROWS, COLS), p)
+    binomial(count(T.eq(first, second)), N, q, "entries on which two calls (global generator) agree")
+    g = _gen(seed)
+    first = _mask(dropout_mask, (ROWS, COLS), p, generator=g)
+    second = _mask(dropout_mask, (ROWS, COLS), p, generator=g)
+    binomial(count(T.eq(first, second)), N, q, "entries on which two calls (one generator) agree")
+
+
+@check(A, "the mask comes from the generator passed in: same seed, same mask; other seed, other mask")
+def check_mask_generator(dropout_mask: object, *, seed: int) -> None:
+    shape = (64, 64)
+    a = _mask(dropout_mask, shape, 0.5, generator=_gen(seed))
+    b = _mask(dropout_mask, shape, 0.5, generator=_gen(seed))
+    if not same(a, b):
+        fail(
+            "two generators seeded alike should give the same mask, found masks differing in "
+            f"{count(T.ne(a, b))} of {a.numel()} entries: draw with generator=generator "
+            "(np.random or the global generator ignore it)"
+        )
+    c = _mask(dropout_mask, shape, 0.5, generator=_gen(seed + 1))
+    if same(a, c):  # P = 2**-4096 for a correct answer
+        fail("generators with different seeds gave the same mask: is the generator argument ignored?")
+
+
+@check(
+    A, "dropout_mask(..., device=d) creates the mask on d (tested on CUDA, or the meta device without a GPU)"
+)
+def check_mask_device(dropout_mask: object, *, seed: int) -> None:
+    with other_device() as (device, _fake):
+        m = invoke(
+            f"dropout_mask((8, 8), 0.5, device={str(device)!r})", dropout_mask, (8, 8), 0.5, device=device
+        )
+        m = expect_tensor(m, "dropout_mask's result")
+        if T.device(m).type != device.type:
+            fail(f"dropout_mask(..., device={str(device)!r}) should be on {device}, found {T.device(m)}")
+
+
+@check(A, "p = 0 keeps everything, p = 1 drops everything, p outside [0, 1] raises ValueError")
+def check_mask_edge_cases(dropout_mask: object, *, seed: int) -> None:
+    g = _gen(seed)
+    m = _mask(dropout_mask, (32, 32), 0.0, generator=g)
+    if count(m) != m.numel():
+        fail(f"dropout_mask(shape, p=0) should keep all {m.numel()} entries, found {count(m)} kept")
+    m = _mask(dropout_mask, (32, 32), 1.0, generator=g)
+    if count(m) != 0:
+        fail(f"dropout_mask(shape, p=1) should keep no entry, found {count(m)} kept")
+    for p in (-0.1, 1.5):
+        _expect_value_error(f"dropout_mask((4,), p={p})", dropout_mask, (4,), p)
+
+
+def _expect_value_error(call: str, fn: object, *args: object) -> None:
+    try:
+        fn(*args)  # type: ignore[operator]
+    except ValueError:
+        return
+    except Exception as error:  # noqa: BLE001
+        fail(f"{call} should raise ValueError (p is a probability), found {type(error).__name__}: {error}")
+    fail(f"{call} should raise ValueError (p is a probability in [0, 1]), but it returned normally")
+
+
+# ---------------------------------------------------------------------------------------------------
+# dropout_forward / dropout_backward
+# ---------------------------------------------------------------------------------------------------
+@check(A, "kept entries are exactly x / (1 - p), dropped ones exactly 0 (the inverted scale)")
+def check_forward_output(dropout_forward: object, *, seed: int) -> None:
+    for p in (0.25, 0.6):
+        x = _x((64, 128), seed)
+        out, _ = _forward(dropout_forward, x, p, generator=_gen(seed))
+        kept = T.ne(out, 0)
+        expected = _scaled(x, kept, p)
+        if not close(out, expected):
+            first = kept.flatten().nonzero()
+            i = int(T.item(first[0, 0])) if len(first) else 0
+            ratio = float(T.item(out.flatten()[i] / x.flatten()[i]))
+            fail(
+                f"at p={p} kept entries should be x * 1/(1-p) = x * {1 / (1 - p):.4g}, found x * {ratio:.4g} "
+                "(x * 1 means the rescale is missing)"
+            )
+
+
+@check(A, "fraction of nonzero outputs is 1 - p (p = 0.2 and 0.7)", intervals=2)
+def check_forward_keep_rate(dropout_forward: object, *, seed: int) -> None:
+    g = _gen(seed)
+    for p in (0.2, 0.7):
+        out, _ = _forward(dropout_forward, _x((ROWS, COLS), seed), p, generator=g)
+        binomial(count(T.ne(out, 0)), N, 1.0 - p, f"nonzero outputs of dropout_forward(x, p={p})")
+
+
+@check(A, "the mean is preserved: E[dropout(x)] = x (checked on x = 1, p = 0.4)", intervals=1)
+def check_forward_expectation(dropout_forward: object, *, seed: int) -> None:
+    p = 0.4
+    out, _ = _forward(dropout_forward, T.ones(N), p, generator=_gen(seed))
+    total = float(T.item(T.sum(out, dtype=torch.float64)))
+    implied = round(total * (1.0 - p))  # number of kept units if survivors are 1 / (1 - p)
+    mean = total / N
+    accept = interval(N, 1.0 - p)
+    if not accept.contains(implied):
+        fail(
+            f"the mean of dropout_forward(ones, p={p}) should be about 1 (inverted dropout preserves "
+            f"the expectation: between {accept.low / (N * (1 - p)):.4f} "
+            f"and {accept.high / (N * (1 - p)):.4f}), "
+            f"found {mean:.4f}"
+        )
+
+
+@check(A, "training=False returns x unchanged (evaluation mode)")
+def check_forward_eval(dropout_forward: object, *, seed: int) -> None:
+    x = _x((32, 64), seed)
+    out, _ = _forward(dropout_forward, x, 0.5, training=False, generator=_gen(seed))
+    if not same(out, x):
+        fail(
+            "dropout_forward(x, p=0.5, training=False) should return x unchanged, found "
+            f"{count(T.ne(out, x))} of {x.numel()} entries changed"
+        )
+
+
+@check(A, "p = 0 returns x unchanged")
+def check_forward_p_zero(dropout_forward: object, *, seed: int) -> None:
+    x = _x((32, 64), seed)
+    out, _ = _forward(dropout_forward, x, 0.0, generator=_gen(seed))
+    if not same(out, x):
+        fail(
+            f"dropout_forward(x, p=0) should return x unchanged, found {count(T.ne(out, x))} entries changed"
+        )
+
+
+@check(A, "p = 1 returns zeros (not NaN) and backward returns zero gradients")
+def check_forward_p_one(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
+    x = _x((16, 32), seed)
+    out, cache = _forward(dropout_forward, x, 1.0, generator=_gen(seed))
+    if not bool(T.all(T.isfinite(out))):
+        fail(
+            "dropout_forward(x, p=1) should return zeros, found NaN or inf (0 * 1/(1-1) is NaN: handle p = 1)"
+        )
+    if count(out) != 0:
+        fail(f"dropout_forward(x, p=1) should return all zeros, found {count(out)} nonzero entries")
+    grad = expect_tensor(
+        invoke("dropout_backward(g, cache) at p=1", dropout_backward, T.ones((16, 32)), cache), "grad"
+    )
+    if not bool(T.all(T.isfinite(grad))) or count(grad) != 0:
+        fail("at p=1 the gradient should be all zeros, found nonzero, NaN or inf entries")
+
+
+@check(A, "p outside [0, 1] raises ValueError")
+def check_forward_invalid_p(dropout_forward: object, *, seed: int) -> None:
+    for p in (-0.1, 1.5):
+        _expect_value_error(f"dropout_forward(x, p={p})", dropout_forward, _x((4,), seed), p)
+
+
+@check(A, "output and gradient keep x's dtype (float16, bfloat16, float64)")
+def check_forward_dtype(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        x = _x((8, 16), seed, dtype)
+        out, cache = _forward(dropout_forward, x, 0.5, generator=_gen(seed))
+        if T.dtype(out) != dtype:
+            fail(
+                f"dropout_forward on a {dtype} input should return {dtype}, found {T.dtype(out)} "
+                "(promoted by the mask?)"
+            )
+        grad = invoke("dropout_backward(g, cache)", dropout_backward, T.ones((8, 16), dtype=dtype), cache)
+        grad = expect_tensor(grad, "dropout_backward's result")
+        if T.dtype(grad) != dtype:
+            fail(f"dropout_backward on a {dtype} gradient should return {dtype}, found {T.dtype(grad)}")
+
+
+@check(A, "x on CUDA (or the meta device without a GPU): the mask is made there, the output stays there")
+def check_forward_device(dropout_forward: object, *, seed: int) -> None:
+    with other_device() as (device, _fake):
+        x = T.ones((8, 16), device=device)
+        out, _ = _forward(dropout_forward, x, 0.5)
+        if T.device(out).type != device.type:
+            fail(
+                f"dropout_forward on a {device} input should return a {device} tensor, found {T.device(out)}"
+            )
+
+
+@check(A, "x is not modified (values and version counter)")
+def check_forward_no_mutation(dropout_forward: object, *, seed: int) -> None:
+    x = _x((32, 64), seed)
+    before, version = T.clone(x), T.version(x)
+    _forward(dropout_forward, x, 0.5, generator=_gen(seed))
+    if not same(x, before) or T.version(x) != version:
+        fail(
+            f"dropout_forward must not modify its input, found {count(T.ne(x, before))} entries of x changed "
+            f"(version counter {version} -> {T.version(x)}): use out-of-place ops (x * mask), not x.mul_()"
+        )
+
+
+@check(A, "two calls draw independent masks (global generator)", intervals=1)
+def check_forward_fresh_masks(dropout_forward: object, *, seed: int) -> None:
+    x = _x((ROWS, COLS), seed)
+    T.manual_seed(seed)
+    a, _ = _forward(dropout_forward, x, 0.5)
+    b, _ = _forward(dropout_forward, x, 0.5)
+    binomial(count(T.eq(T.ne(a, 0), T.ne(b, 0))), N, 0.5, "entries whose keep/drop agrees between two calls")
+
+
+@check(A, "the generator passed in decides the mask: same seed, same output")
+def check_forward_generator(dropout_forward: object, *, seed: int) -> None:
+    x = _x((64, 64), seed)
+    a, _ = _forward(dropout_forward, x, 0.5, generator=_gen(seed))
+    b, _ = _forward(dropout_forward, x, 0.5, generator=_gen(seed))
+    if not same(a, b):
+        fail(f"same generator seed should give the same output, found {count(T.ne(a, b))} entries differing")
+
+
+@check(A, "backward uses the forward's mask: grad = g * m / (1 - p), every time it is called")
+def check_backward_same_mask(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
+    p = 0.4
+    x = _x((64, 64), seed)
+    out, cache = _forward(dropout_forward, x, p, generator=_gen(seed))
+    kept = T.ne(out, 0)
+    g = T.randn((64, 64), generator=_gen(seed + 3))
+    expected = _scaled(g, kept, p)
+    for attempt in ("first", "second"):
+        grad = expect_tensor(invoke("dropout_backward(g, cache)", dropout_backward, g, cache), "the gradient")
+        if not close(grad, expected):
+            wrong = count(T.ne(T.ne(grad, 0), kept)) if T.shape(grad) == T.shape(kept) else "all"
+            fail(
+                f"the {attempt} call of dropout_backward should give g * m / (1-p) "
+                "with the forward's mask m, "
+                f"found {wrong} entries whose zero/nonzero pattern differs from the forward's output "
+                "(a new mask drawn in backward?)"
+            )

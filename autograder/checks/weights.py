@@ -1,0 +1,236 @@
+"""Checks for the **weights** assignment: ``DropConnectLinear`` and ``WeightDropout``.
+
+The dropped weight is read back exactly: feeding the identity matrix to a linear layer returns
+``W_dropped^T + b`` row by row. From it the mask follows (weights are nonzero), and outputs and
+gradients are compared exactly with what the reference formula gives for that mask. Statistical
+checks use binomial intervals (rate each: intervals x :data:`~autograder.checks.core.INTERVAL_RATE`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import autograder.reference as reference
+
+from .common import gen
+from .core import T, agreement_rate, binomial, close, count, expect_tensor, fail, same
+from .devices import other_device
+from .harness import check, invoke, trusted
+
+A = "weights"
+IN, OUT = 256, 128  # 32,768 weights
+
+REFERENCE = {"DropConnectLinear": reference.DropConnectLinear, "WeightDropout": reference.WeightDropout}
+
+
+def _nonzero_weights(layer: nn.Linear, seed: int) -> None:
+    """Weights and bias in [0.5, 1.5): no zeros, so a zero in the dropped weight is a dropped entry."""
+    with T.no_grad():
+        layer.weight.copy_(T.rand(tuple(T.shape(layer.weight)), generator=gen(seed)) + 0.5)
+        if layer.bias is not None:
+            layer.bias.copy_(T.rand(tuple(T.shape(layer.bias)), generator=gen(seed + 1)) + 0.5)
+
+
+def _dropconnect(DropConnectLinear: object, p: float, seed: int, **kwargs: object) -> nn.Linear:
+    layer = invoke(f"DropConnectLinear({IN}, {OUT}, p={p})", DropConnectLinear, IN, OUT, p, **kwargs)
+    if not isinstance(layer, nn.Linear):
+        fail(f"DropConnectLinear should be an nn.Linear subclass, found {type(layer).__name__}")
+    _nonzero_weights(layer, seed)
+    return layer
+
+
+def _weight_used(
+    module: nn.Module, forward: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None, what: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feed the identity: return (output, the weight this forward used)."""
+    eye = T.zeros((IN, IN))
+    eye.fill_diagonal_(1.0)
+    out = expect_tensor(invoke(what, forward, eye), f"the output of {what}")
+    if tuple(T.shape(out)) != (IN, OUT):
+        fail(f"{what} on a ({IN}, {IN}) input should give ({IN}, {OUT}), found {tuple(T.shape(out))}")
+    used = (out.detach() - (bias.detach() if bias is not None else 0.0)).t()
+    return out, used
+
+
+def _check_dropped(used: torch.Tensor, weight: torch.Tensor, p: float, what: str) -> torch.Tensor:
+    kept = T.ne(used, 0)
+    expected = trusted(
+        reference.dropout_backward, weight.detach(), reference.DropoutCache(kept, 1.0 / (1.0 - p))
+    )
+    if not close(used, expected, atol=1e-5):
+        fail(
+            f"{what}: the weight used should be W * m / (1 - p) (entries W * {1 / (1 - p):.4g} or 0) and the "
+            "bias should not be dropped; found other values (missing rescale, or dropping inputs or bias?)"
+        )
+    return kept
+
+
+# --------------------------------------------------------------------------------------------------
+# DropConnectLinear
+# --------------------------------------------------------------------------------------------------
+@check(A, "DropConnectLinear in eval mode uses the full weights: F.linear(x, W, b)")
+def check_dropconnect_eval_full_weights(DropConnectLinear: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    layer = _dropconnect(DropConnectLinear, 0.5, seed)
+    layer.eval()
+    x = T.randn((16, IN), generator=gen(seed + 2))
+    out = expect_tensor(invoke("layer.eval()(x)", layer, x), "the output")
+    expected = T.linear(x, layer.weight.detach(), layer.bias.detach())
+    if not close(out.detach(), expected, atol=1e-5):
+        fail(
+            "in eval mode DropConnectLinear should compute F.linear(x, W, b) with the full weights, "
+            "found other values"
+        )
+
+
+@check(A, "training forward uses W * m / (1 - p), one mask for the whole batch, bias kept")
+def check_dropconnect_weight_mask(DropConnectLinear: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    p = 0.5
+    layer = _dropconnect(DropConnectLinear, p, seed)
+    _, used = _weight_used(layer, layer, layer.weight, layer.bias, "DropConnectLinear(x)")
+    _check_dropped(used, layer.weight, p, "DropConnectLinear in training")
+    rows = T.ones((8, IN))
+    out = expect_tensor(invoke("layer(x)", layer, rows), "the output").detach()
+    if not same(out, out[:1].expand_as(out)):
+        fail(
+            "eight identical inputs should give eight identical outputs (one weight mask per forward, shared "
+            "by the batch), found different rows: is the mask drawn per sample, or on the inputs?"
+        )
+
+
+@check(A, "DropConnectLinear keeps about 1 - p of the weights (p = 0.3)", intervals=1)
+def check_dropconnect_keep_rate(DropConnectLinear: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    layer = _dropconnect(DropConnectLinear, 0.3, seed)
+    _, used = _weight_used(layer, layer, layer.weight, layer.bias, "DropConnectLinear(x)")
+    binomial(count(T.ne(used, 0)), IN * OUT, 0.7, "weights kept by DropConnectLinear(p=0.3)")
+
+
+@check(A, "DropConnectLinear draws a new weight mask every forward", intervals=1)
+def check_dropconnect_fresh_masks(DropConnectLinear: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    layer = _dropconnect(DropConnectLinear, 0.5, seed)
+    _, a = _weight_used(layer, layer, layer.weight, layer.bias, "first forward")
+    _, b = _weight_used(layer, layer, layer.weight, layer.bias, "second forward")
+    binomial(
+        count(T.eq(T.ne(a, 0), T.ne(b, 0))),
+        IN * OUT,
+        agreement_rate(0.5),
+        "weights kept/dropped alike in two forwards",
+    )
+
+
+@check(A, "gradients reach the weight through the mask: W.grad = (g^T x) * m / (1 - p); b.grad = sum g")
+def check_dropconnect_gradients(DropConnectLinear: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    p = 0.4
+    layer = _dropconnect(DropConnectLinear, p, seed)
+    out, used = _weight_used(layer, layer, layer.weight, layer.bias, "DropConnectLinear(x)")
+    kept = _check_dropped(used, layer.weight, p, "DropConnectLinear in training")
+    g = T.randn((IN, OUT), generator=gen(seed + 3))
+    invoke("backward", out.backward, g)
+    grad = T.grad(layer.weight)
+    if grad is None:
+        fail(
+            "layer.weight.grad is None after backward: the dropped weight was detached (.data or .detach()?)"
+        )
+    expected = trusted(reference.dropout_backward, g.t(), reference.DropoutCache(kept, 1.0 / (1.0 - p)))
+    if not close(grad, expected, atol=1e-5):
+        fail("layer.weight.grad should be (g^T x) * m / (1 - p) with the forward's mask, found other values")
+    if layer.bias is not None and not close(T.grad(layer.bias), g.sum(0), atol=1e-4):
+        fail("layer.bias.grad should be the sum of the output gradients (the bias is not dropped)")
+
+
+@check(A, "DropConnectLinear keeps the parameters' dtype (float64) and device (CUDA, or meta without a GPU)")
+def check_dropconnect_dtype_device(DropConnectLinear: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    layer = _dropconnect(DropConnectLinear, 0.5, seed).double()
+    out = expect_tensor(invoke("float64 layer(x)", layer, T.ones((4, IN), dtype=torch.float64)), "the output")
+    if T.dtype(out) != torch.float64:
+        fail(f"a float64 DropConnectLinear on float64 input should return float64, found {T.dtype(out)}")
+    with other_device() as (device, _values):
+        layer = invoke(f"layer.to({str(device)!r})", layer.float().to, device)
+        out = expect_tensor(
+            invoke(f"layer(x on {device})", layer, T.ones((4, IN), device=device)), "the output"
+        )
+        if T.device(out).type != device.type:
+            fail(f"DropConnectLinear on {device} should return a {device} tensor, found {T.device(out)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# WeightDropout
+# --------------------------------------------------------------------------------------------------
+def _wrapped(WeightDropout: object, p: float, seed: int) -> tuple[nn.Module, nn.Linear, torch.Tensor]:
+    inner = nn.Linear(IN, OUT)
+    _nonzero_weights(inner, seed)
+    wrapper = invoke(
+        f"WeightDropout(nn.Linear({IN}, {OUT}), {p}, ['weight'])", WeightDropout, inner, p, ["weight"]
+    )
+    raw = getattr(wrapper, "weight_raw", None)
+    if not isinstance(raw, nn.Parameter):
+        fail(
+            f"WeightDropout should register the raw weight as an nn.Parameter named weight_raw, "
+            f"found {type(raw).__name__}"
+        )
+    if not any(param is raw for param in wrapper.parameters()):
+        fail("weight_raw is not among wrapper.parameters(): an optimizer would never update it")
+    return wrapper, inner, raw
+
+
+@check(A, "the raw weight receives the gradient: weight_raw.grad = (g^T x) * m / (1 - p)")
+def check_weight_dropout_raw_gradient(WeightDropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    p = 0.5
+    wrapper, inner, raw = _wrapped(WeightDropout, p, seed)
+    out, used = _weight_used(wrapper, wrapper, raw, inner.bias, "WeightDropout(x)")
+    kept = _check_dropped(used, raw, p, "WeightDropout in training")
+    g = T.randn((IN, OUT), generator=gen(seed + 3))
+    invoke("backward", out.backward, g)
+    grad = T.grad(raw)
+    if grad is None:
+        fail(
+            "weight_raw.grad is None after backward: the dropped weight was computed from raw.data (or a "
+            "detached copy), so the raw weight never learns. Compute it from the parameter itself."
+        )
+    expected = trusted(reference.dropout_backward, g.t(), reference.DropoutCache(kept, 1.0 / (1.0 - p)))
+    if not close(grad, expected, atol=1e-5):
+        fail("weight_raw.grad should be (g^T x) * m / (1 - p) with the forward's mask, found other values")
+
+
+@check(A, "WeightDropout in eval mode uses the full raw weight")
+def check_weight_dropout_eval_full(WeightDropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    wrapper, inner, raw = _wrapped(WeightDropout, 0.5, seed)
+    wrapper.eval()
+    x = T.randn((16, IN), generator=gen(seed + 2))
+    out = expect_tensor(invoke("wrapper.eval()(x)", wrapper, x), "the output")
+    if not close(out.detach(), T.linear(x, raw.detach(), inner.bias.detach()), atol=1e-5):
+        fail(
+            "in eval mode WeightDropout should use the full raw weight, found a dropped one "
+            "(does it read self.training?)"
+        )
+
+
+@check(A, "WeightDropout keeps about 1 - p of the weights (p = 0.3), scaled by 1 / (1 - p)", intervals=1)
+def check_weight_dropout_keep_rate(WeightDropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    wrapper, inner, raw = _wrapped(WeightDropout, 0.3, seed)
+    _, used = _weight_used(wrapper, wrapper, raw, inner.bias, "WeightDropout(x)")
+    kept = _check_dropped(used, raw, 0.3, "WeightDropout in training")
+    binomial(count(kept), IN * OUT, 0.7, "weights kept by WeightDropout(p=0.3)")
+
+
+@check(A, "WeightDropout draws a new weight mask every forward", intervals=1)
+def check_weight_dropout_fresh_masks(WeightDropout: object, *, seed: int) -> None:
+    T.manual_seed(seed)
+    wrapper, inner, raw = _wrapped(WeightDropout, 0.5, seed)
+    _, a = _weight_used(wrapper, wrapper, raw, inner.bias, "first forward")
+    _, b = _weight_used(wrapper, wrapper, raw, inner.bias, "second forward")
+    binomial(
+        count(T.eq(T.ne(a, 0), T.ne(b, 0))),
+        IN * OUT,
+        agreement_rate(0.5),
+        "weights kept/dropped alike in two forwards",
+    )

@@ -1,0 +1,43 @@
+"""nbgrader configuration of the dropout course (read by every nbgrader command run from this folder).
+
+Source notebooks (with solutions and hidden tests) live in ``solutions/``, the released student
+notebooks in ``exercises/``. Submissions, autograded copies, feedback, exports and the gradebook are
+instructor data: they live in an ignored workspace, ``instructor/`` by default, or wherever the
+environment variable ``DROPOUT_COURSE_WORKSPACE`` points.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 - provided by nbgrader's config loader
+
+_root = os.path.dirname(os.path.abspath(__file__))
+_workspace = os.path.abspath(os.environ.get("DROPOUT_COURSE_WORKSPACE", os.path.join(_root, "instructor")))
+# nbgrader joins these onto the course root; a relative path keeps its path patterns working.
+_rel = os.path.relpath(_workspace, _root)
+
+c.CourseDirectory.root = _root
+c.CourseDirectory.course_id = "dropout-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = os.path.join(_rel, "submitted")
+c.CourseDirectory.autograded_directory = os.path.join(_rel, "autograded")
+c.CourseDirectory.feedback_directory = os.path.join(_rel, "feedback")
+c.CourseDirectory.solution_directory = os.path.join(_rel, "released_solutions")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_workspace, "gradebook.db")
+c.CourseDirectory.db_assignments = [
+    {"name": "masks"},
+    {"name": "autograd"},
+    {"name": "weights"},
+    {"name": "practice"},
+]
+# Generated notebooks must be byte-stable: no execution, no timestamps in them.
+c.GenerateAssignment.create_assignment = True
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# The hidden tests of every assignment run torch: give a cell more than the 30 s default on slow CI.
+c.Execute.timeout = 120
+# Feedback must not show hidden test source.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]
