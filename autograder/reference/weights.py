@@ -100,7 +100,14 @@ class WeightDropout(nn.Module):
 
     def _set_weights(self) -> None:
         for name in self.layer_names:
-            setattr(self.module, name, self.dropped_weight(getattr(self, f"{name}_raw")))
+            weight = self.dropped_weight(getattr(self, f"{name}_raw"))
+            if isinstance(weight, nn.Parameter):
+                # In eval mode dropout returns the raw Parameter itself. Assigning a Parameter would
+                # register it on the module again, and the next training forward's plain tensor would
+                # then be refused ("cannot assign ... as parameter"). A view is a plain tensor that
+                # shares the storage and still sends gradients to the raw parameter.
+                weight = weight.view_as(weight)
+            setattr(self.module, name, weight)
 
     def forward(self, *args: object, **kwargs: object) -> object:
         self._set_weights()
