@@ -10,7 +10,7 @@ STAMP := $(VENV)/.dropout-course-installed
 # nbgrader calls alembic (and jupyter) from PATH: the environment's bin goes first.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: all venv system-deps book exercises test lint bench
+.PHONY: all venv system-deps book test lint bench
 
 all: book
 
@@ -24,10 +24,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 system-deps:
-	@bash .ci/system-deps.sh
+	@bash .ci/system-deps.sh test
 
 book: venv
-	$(PY) -m autograder bench
+	@bash .ci/system-deps.sh book
+	$(PY) -m autograder build-book
+	$(PY) -m autograder release
 
 test: venv system-deps lint
 	$(PY) -m pytest

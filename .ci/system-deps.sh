@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs, installed only where missing (CI runs as root on a clean machine).
+# Debian packages the project needs, installed only where missing (CI runs as root on a clean machine).
+#   bash .ci/system-deps.sh book   what building the book needs
+#   bash .ci/system-deps.sh test   what the whole test suite needs (includes book)
 set -euo pipefail
+what="${1:-test}"
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
-# (entries are added by the features that need them)
-need chromium chromium  # the book's browser test (tests/test_book_browser.py)
+need npm npm                # the book build installs a local MathJax with npm
+if [ "$what" = test ]; then
+  need chromium chromium    # the book's browser test (tests/test_book.py)
+fi
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
