@@ -1,9 +1,10 @@
 """Training and evaluating the course's models: one loop that every chapter and exercise reuses.
 
-:func:`train` runs minibatch SGD (d2l's setting: lr 0.1, batch 256) on the device it picks (CUDA when
-present), shows a tqdm progress bar, and returns a per-epoch :class:`History` of training loss,
-training accuracy (measured on the fly, with dropout on, as d2l reports it) and test accuracy (in
-evaluation mode). Seeds fix the initialisation, the shuffling and the dropout masks.
+:func:`train` runs minibatch SGD (d2l's setting: lr 0.1, batch 256) on the device it is given, else
+the one :func:`~autograder.device_choice.choose_device` picks (CUDA when present), shows a tqdm
+progress bar, and returns a per-epoch :class:`History` of training loss, training accuracy (measured
+on the fly, with dropout on, as d2l reports it) and test accuracy (in evaluation mode). Seeds fix the
+initialisation, the shuffling and the dropout masks.
 """
 
 from __future__ import annotations
@@ -18,14 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .data import CourseData, load_dataset
+from .device_choice import choose_device
 from .models import MLP
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when a GPU is present, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass(frozen=True)
@@ -60,7 +55,7 @@ def evaluate(
     model: nn.Module, dataset: Dataset, *, device: torch.device | str | None = None, batch_size: int = 1024
 ) -> float:
     """Accuracy of ``model`` on ``dataset`` in evaluation mode; the model's mode is restored after."""
-    device = pick_device(device) if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     correct = total = 0
@@ -92,7 +87,7 @@ def train(
 
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    device = pick_device(device)
+    device = torch.device(device) if isinstance(device, torch.device) else choose_device(device)
     torch.manual_seed(seed)  # dropout masks draw from the global generator
     if device.type == "cuda":
         torch.cuda.manual_seed_all(seed)
