@@ -24,7 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "train the course MLP with reference or nn.Dropout and print its history",
     ),
     "build-book": ("autograder.book_build", "build the HTML book into book/_build/html, offline"),
-    "release": ("autograder.release", "generate exercises/ from solutions/ with nbgrader (--check: verify in sync)"),
+    "release": (
+        "autograder.release",
+        "generate exercises/ from solutions/ with nbgrader (--check: verify they are in sync)",
+    ),
     "selfcheck": (
         "autograder.selfcheck",
         "grade the solutions and every known-wrong answer with nbgrader; rerun the statistical checks",

@@ -37,6 +37,8 @@ def nbgrader_env() -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env.setdefault("PYTHONHASHSEED", "0")
+    # Grading kernels do small tensor work; one thread avoids oversubscribing a shared CI machine.
+    env.setdefault("OMP_NUM_THREADS", "1")
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
 

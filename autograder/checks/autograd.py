@@ -103,7 +103,8 @@ def check_function_saves_bool_mask(DropoutFunction: object, *, seed: int) -> Non
     floats = [t for t in full if t.is_floating_point()]
     if floats:
         fail(
-            f"besides the bool mask, forward saves {describe_tensor(floats[0])}: backward needs only the "
+            f"forward should save only the bool mask, found it also saves {describe_tensor(floats[0])}: "
+            "backward needs only the "
             "mask and p, so save the bool mask alone (1 byte per element instead of 4)"
         )
 

@@ -25,4 +25,4 @@ def expect_value_error(call: str, fn: object, *args: object) -> None:
         return
     except Exception as error:  # noqa: BLE001
         fail(f"{call} should raise ValueError (p is a probability), found {type(error).__name__}: {error}")
-    fail(f"{call} should raise ValueError (p is a probability in [0, 1]), but it returned normally")
+    fail(f"{call} should raise ValueError (p is a probability in [0, 1]), found that it returned normally")

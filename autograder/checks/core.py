@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The false-failure budget of one binomial interval. A check that evaluates k intervals states
 #: k times this (a union bound); the assignments' totals are listed by :func:`false_failure_rates`.
-INTERVAL_RATE = 1e-9
+INTERVAL_RATE = 1e-10
 
 
 class CheckFailed(AssertionError):

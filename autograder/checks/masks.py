@@ -135,7 +135,10 @@ def check_mask_generator(dropout_mask: object, *, seed: int) -> None:
         )
     c = _mask(dropout_mask, shape, 0.5, generator=_gen(seed + 1))
     if same(a, c):  # P = 2**-4096 for a correct answer
-        fail("generators with different seeds gave the same mask: is the generator argument ignored?")
+        fail(
+            "generators with different seeds should give different masks, found the same mask: "
+            "is the generator argument ignored?"
+        )
 
 
 @check(
@@ -171,7 +174,7 @@ def _expect_value_error(call: str, fn: object, *args: object) -> None:
         return
     except Exception as error:  # noqa: BLE001
         fail(f"{call} should raise ValueError (p is a probability), found {type(error).__name__}: {error}")
-    fail(f"{call} should raise ValueError (p is a probability in [0, 1]), but it returned normally")
+    fail(f"{call} should raise ValueError (p is a probability in [0, 1]), found that it returned normally")
 
 
 # ---------------------------------------------------------------------------------------------------

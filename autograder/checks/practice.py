@@ -71,7 +71,10 @@ def check_accuracy(accuracy: object, *, seed: int) -> None:
             f"{found!r}: call model.eval() first (dropout at p=0.9 is still on in training mode)"
         )
     if not model.training:
-        fail("accuracy() left the model in eval mode: restore the mode it had (model.train(was_training))")
+        fail(
+            "accuracy() should restore the model's mode, found it left in eval mode "
+            "(use model.train(was_training))"
+        )
 
 
 @check(A, "generalization_gap(history) is final train accuracy minus final test accuracy")
@@ -157,7 +160,8 @@ def check_mc_predict_only_dropout(mc_predict: object, *, seed: int) -> None:
         )
     if float(T.item(norm.running_mean[0])) != 3.0:
         fail(
-            "mc_predict changed batch norm's running statistics: only dropout layers may be in training mode"
+            "batch norm's running mean should stay 3.0, found it changed by mc_predict: only dropout layers "
+            "may be in training mode"
         )
 
 
@@ -171,6 +175,4 @@ def check_mc_predict_restores_modes(mc_predict: object, *, seed: int) -> None:
         _mc(mc_predict, model, T.ones((2, 4)), 3)
         after = [m.training for m in model.modules()]
         if before != after:
-            fail(
-                f"the model's training flags were {before} before mc_predict and {after} after: restore them"
-            )
+            fail(f"the training flags should be restored to {before}, found {after} after mc_predict")

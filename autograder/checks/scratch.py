@@ -211,11 +211,19 @@ def source_violations(answer: object, *, builtin_allowed: bool = False) -> list[
     return found
 
 
+_VERDICT_MARK = "is not written from scratch"
+
+
+def is_verdict(message: str) -> bool:
+    """Whether a failure message is the from-scratch verdict (not a behavioural failure)."""
+    return _VERDICT_MARK in message
+
+
 def verdict(parts: list[str], reasons: list[str]) -> str:
     """The message a student sees when an answer is not from scratch."""
     unique = list(dict.fromkeys(reasons))
     return (
-        f"{' / '.join(parts)} is not written from scratch: it {'; it '.join(unique[:3])}. "
+        f"{' / '.join(parts)} {_VERDICT_MARK}: it {'; it '.join(unique[:3])}. "
         "This exercise asks you to build dropout yourself (a mask from torch.rand or bernoulli_, "
         "the 1/(1-p) scale), so every test of this part scores zero."
     )

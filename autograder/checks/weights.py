@@ -19,7 +19,7 @@ from .devices import other_device
 from .harness import check, invoke, trusted
 
 A = "weights"
-IN, OUT = 256, 128  # 32,768 weights
+IN, OUT = 128, 128  # 16,384 weights
 
 REFERENCE = {"DropConnectLinear": reference.DropConnectLinear, "WeightDropout": reference.WeightDropout}
 
@@ -134,13 +134,17 @@ def check_dropconnect_gradients(DropConnectLinear: object, *, seed: int) -> None
     grad = T.grad(layer.weight)
     if grad is None:
         fail(
-            "layer.weight.grad is None after backward: the dropped weight was detached (.data or .detach()?)"
+            "layer.weight.grad should be a tensor after backward, found None: "
+            "the dropped weight was detached (.data or .detach()?)"
         )
     expected = trusted(reference.dropout_backward, g.t(), reference.DropoutCache(kept, 1.0 / (1.0 - p)))
     if not close(grad, expected, atol=1e-5):
         fail("layer.weight.grad should be (g^T x) * m / (1 - p) with the forward's mask, found other values")
     if layer.bias is not None and not close(T.grad(layer.bias), g.sum(0), atol=1e-4):
-        fail("layer.bias.grad should be the sum of the output gradients (the bias is not dropped)")
+        fail(
+            "layer.bias.grad should be the sum of the output gradients (the bias is not dropped), "
+            "found other values"
+        )
 
 
 @check(A, "DropConnectLinear keeps the parameters' dtype (float64) and device (CUDA, or meta without a GPU)")
@@ -175,7 +179,10 @@ def _wrapped(WeightDropout: object, p: float, seed: int) -> tuple[nn.Module, nn.
             f"found {type(raw).__name__}"
         )
     if not any(param is raw for param in wrapper.parameters()):
-        fail("weight_raw is not among wrapper.parameters(): an optimizer would never update it")
+        fail(
+            "weight_raw should be among wrapper.parameters(), found it missing: "
+            "an optimizer would never update it"
+        )
     return wrapper, inner, raw
 
 
@@ -191,7 +198,8 @@ def check_weight_dropout_raw_gradient(WeightDropout: object, *, seed: int) -> No
     grad = T.grad(raw)
     if grad is None:
         fail(
-            "weight_raw.grad is None after backward: the dropped weight was computed from raw.data (or a "
+            "weight_raw.grad should be a tensor after backward, found None: the dropped weight was computed "
+            "from raw.data (or a "
             "detached copy), so the raw weight never learns. Compute it from the parameter itself."
         )
     expected = trusted(reference.dropout_backward, g.t(), reference.DropoutCache(kept, 1.0 / (1.0 - p)))
