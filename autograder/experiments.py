@@ -5,11 +5,11 @@ its seed, and two configurations that differ by less than the seed-to-seed sprea
 apart. Chapters 4-6 therefore run every configuration over a few fixed seeds with :func:`run_seeds`
 and report a :class:`Spread` (mean, sample standard deviation, range) rather than one number.
 
-:func:`train_tracked` trains through the package's :func:`autograder.training.train` one epoch at a
-time and calls a *probe* after each epoch, for statistics the training loop does not record
-(accuracy on the training set in evaluation mode, activation variances, ...). SGD without momentum
-keeps no state between epochs, so this is the same optimisation as one long call; each epoch draws its
-batch order and masks from its own seed, derived from the run's seed.
+:func:`train_tracked` trains through the package's :func:`autograder.training.train` a few epochs at
+a time and calls a *probe* in between, for statistics the training loop does not record (accuracy on
+the training set in evaluation mode, activation variances, ...). SGD without momentum keeps no state
+between calls, so this is the same optimisation as one long call; each call draws its batch order and
+masks from its own seed, derived from the run's seed.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class SeedRuns:
     seeds: tuple[int, ...]
     histories: list[History]
     probes: list[list[dict[str, float]]] = field(default_factory=list)
+    models: list[nn.Module] = field(default_factory=list)  # the trained models, one per seed
 
     @property
     def dataset(self) -> str:
@@ -116,24 +117,32 @@ def train_tracked(
     epochs: int,
     seed: int,
     probe: Probe,
+    probe_every: int = 1,
     **train_kwargs: Any,
 ) -> tuple[History, list[dict[str, float]]]:
-    """Train ``epochs`` epochs with :func:`autograder.training.train`, calling ``probe`` after each.
+    """Train ``epochs`` epochs with :func:`autograder.training.train`, probing every ``probe_every``.
 
-    Returns the merged history (epochs numbered 1..epochs) and the probe's record per epoch. Meant for
-    momentum-free SGD, the course's optimiser: a fresh optimiser per epoch changes nothing then.
+    Returns the merged history (epochs numbered 1..epochs) and one probe record per probe, each with
+    the key ``"epoch"`` (the epoch it followed; the last epoch is always probed). Meant for
+    momentum-free SGD, the course's optimiser: a fresh optimiser per call changes nothing then.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if probe_every < 1:
+        raise ValueError(f"probe_every must be at least 1, got {probe_every}")
     history: History | None = None
     records: list[dict[str, float]] = []
-    for epoch in range(1, epochs + 1):
-        one = train(model, data, epochs=1, seed=seed * SEED_STRIDE + epoch, progress=False, **train_kwargs)
+    done = 0
+    while done < epochs:
+        chunk = min(probe_every, epochs - done)
+        part = train(model, data, epochs=chunk, seed=seed * SEED_STRIDE + done + 1, progress=False,
+                     **train_kwargs)
         if history is None:
-            history = History(dataset=one.dataset, device=one.device)
-        history.epochs.append(replace(one.final, epoch=epoch))
+            history = History(dataset=part.dataset, device=part.device)
+        history.epochs.extend(replace(stats, epoch=done + i) for i, stats in enumerate(part.epochs, 1))
+        done += chunk
         model.train()
-        records.append({name: float(value) for name, value in probe(model).items()})
+        records.append({"epoch": float(done)} | {name: float(value) for name, value in probe(model).items()})
     assert history is not None
     return history, records
 
@@ -145,17 +154,19 @@ def run_seeds(
     seeds: Sequence[int],
     label: str = "",
     probe: Probe | None = None,
+    probe_every: int = 1,
     **train_kwargs: Any,
 ) -> SeedRuns:
     """Build and train a fresh model per seed; ``torch.manual_seed(seed)`` fixes its initial weights.
 
     ``train_kwargs`` go to :func:`autograder.training.train` (``epochs``, ``lr``, ``weight_decay``,
-    ``device``, ...). With a ``probe`` the runs go through :func:`train_tracked`.
+    ``device``, ...). With a ``probe`` the runs go through :func:`train_tracked` (``probe_every``).
     """
     if not seeds:
         raise ValueError("run_seeds needs at least one seed")
     histories: list[History] = []
     probes: list[list[dict[str, float]]] = []
+    models: list[nn.Module] = []
     epochs = int(train_kwargs.pop("epochs", 10))
     for seed in seeds:
         torch.manual_seed(seed)
@@ -164,8 +175,21 @@ def run_seeds(
             histories.append(train(model, data, epochs=epochs, seed=seed, progress=False, **train_kwargs))
         else:
             history, record = train_tracked(
-                model, data, epochs=epochs, seed=seed, probe=probe, **train_kwargs
+                model, data, epochs=epochs, seed=seed, probe=probe, probe_every=probe_every, **train_kwargs
             )
             histories.append(history)
             probes.append(record)
-    return SeedRuns(label=label, seeds=tuple(seeds), histories=histories, probes=probes)
+        models.append(model)
+    return SeedRuns(label=label, seeds=tuple(seeds), histories=histories, probes=probes, models=models)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table (a chapter displays it with ``IPython.display.Markdown``); cells via ``str``."""
+    header = [str(cell) for cell in header]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for row in rows:
+        cells = [str(cell).replace("|", "\\|") for cell in row]
+        if len(cells) != len(header):
+            raise ValueError(f"a row has {len(cells)} cells, the header {len(header)}: {cells}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from autograder.data import CourseData
-from autograder.experiments import run_seeds, spread, train_tracked
+from autograder.experiments import markdown_table, run_seeds, spread, train_tracked
 from autograder.models import MLP
 from autograder.reference import WeightDropout
 from autograder.training import evaluate
@@ -39,6 +39,15 @@ def test_spread_statistics() -> None:
         spread([0.1, float("nan")])
 
 
+def test_markdown_table() -> None:
+    table = markdown_table(["p", "accuracy"], [[0.5, spread([0.8, 0.9, 1.0])], ["a|b", 1]])
+    assert table.splitlines() == [
+        "| p | accuracy |", "| --- | --- |", "| 0.5 | 0.900 ± 0.100 |", "| a\\|b | 1 |"
+    ]
+    with pytest.raises(ValueError):
+        markdown_table(["one"], [[1, 2]])
+
+
 def test_run_seeds_is_reproducible_and_seeds_differ(tiny: CourseData) -> None:
     def build() -> nn.Module:
         return MLP(hidden=(16, 16), dropout=(0.2, 0.2))
@@ -49,6 +58,7 @@ def test_run_seeds_is_reproducible_and_seeds_differ(tiny: CourseData) -> None:
     assert first.curves("train_loss")[0] != first.curves("train_loss")[1]
     assert first.final("test_accuracy").n == 2 and first.dataset == "tiny synthetic"
     assert len(first.mean_curve("train_loss")) == 2
+    assert len(first.models) == 2 and first.models[0] is not first.models[1]
 
 
 def test_train_tracked_calls_the_probe_every_epoch(tiny: CourseData) -> None:
@@ -63,10 +73,15 @@ def test_train_tracked_calls_the_probe_every_epoch(tiny: CourseData) -> None:
     history, records = train_tracked(model, tiny, epochs=3, seed=5, probe=probe, device="cpu", lr=0.5)
     assert [e.epoch for e in history.epochs] == [1, 2, 3]
     assert len(records) == 3 and calls == [True, True, True]
+    assert [r["epoch"] for r in records] == [1.0, 2.0, 3.0]
     assert history.final.train_loss < history.epochs[0].train_loss  # it trains across the calls
     runs = run_seeds(lambda: MLP(hidden=(8, 8)), tiny, seeds=(0,), epochs=2, probe=probe, device="cpu")
     assert runs.curves("train_eval_accuracy")[0] == [r["train_eval_accuracy"] for r in runs.probes[0]]
     assert len(runs.curves("test_accuracy")[0]) == 2
+    calls.clear()
+    history, records = train_tracked(model, tiny, epochs=5, seed=0, probe=probe, probe_every=2, device="cpu")
+    assert [r["epoch"] for r in records] == [2.0, 4.0, 5.0] and len(calls) == 3
+    assert [e.epoch for e in history.epochs] == [1, 2, 3, 4, 5]
 
 
 def test_weight_dropout_survives_eval_then_train() -> None:
