@@ -27,7 +27,9 @@ c.CourseDirectory.solution_directory = os.path.join(_rel, "released_solutions")
 # Offline collection (nbgrader zip_collect): put files or zips named <student>__<assignment>.ipynb in
 # <workspace>/downloaded/<assignment>/archive/.
 c.ZipCollectApp.downloaded_directory = os.path.join(_rel, "downloaded")
-c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[A-Za-z0-9.\-]+)__(?P<file_id>[A-Za-z0-9_]+\.ipynb)"
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9.\-]+)__(?P<file_id>[A-Za-z0-9_]+\.ipynb)"
+)
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_workspace, "gradebook.db")
 # Generated notebooks must be byte-stable: no execution, no timestamps in them.
 c.GenerateAssignment.create_assignment = True

@@ -11,8 +11,8 @@ Three parts, each of which must pass (the command exits 1 otherwise):
    least one entry on its own merits (not only through the from-scratch verdict), the solutions must
    pass every check.
 3. **False failures.** Every statistical check runs on the reference with ``--stat-runs`` seeds
-   (default 10,000 each), in-process; the expected number of failures is below 1e-4, so any failure
-   means a broken interval.
+   (default 10,000 each), in-process; the expected number of failures is about 2e-5, so any
+   failure means a broken interval.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import torch
 
 import autograder.reference as reference
 
+from .common import expect_value_error, gen, nonzero_input
 from .core import (
     T,
     agreement_rate,
@@ -38,15 +39,6 @@ REFERENCE = {
     "dropout_forward": reference.dropout_forward,
     "dropout_backward": reference.dropout_backward,
 }
-
-
-def _gen(seed: int) -> torch.Generator:
-    return T.Generator().manual_seed(seed)
-
-
-def _x(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """An input with no zeros (values in [0.5, 1.5)), so dropped entries are exactly the zeros."""
-    return T.rand(shape, generator=_gen(seed + 7919), dtype=dtype) + 0.5
 
 
 def _mask(dropout_mask: object, shape: tuple[int, ...], p: float, **kwargs: object) -> torch.Tensor:
@@ -82,7 +74,7 @@ def _scaled(x: torch.Tensor, kept: torch.Tensor, p: float) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------
 @check(A, "keep rate of dropout_mask is 1 - p at p = 0.2, 0.5, 0.9", intervals=3)
 def check_mask_keep_rate(dropout_mask: object, *, seed: int) -> None:
-    g = _gen(seed)
+    g = gen(seed)
     for p in (0.2, 0.5, 0.9):
         m = _mask(dropout_mask, (ROWS, COLS), p, generator=g)
         binomial(count(m), N, 1.0 - p, f"kept entries of dropout_mask(({ROWS}, {COLS}), p={p})")
@@ -91,7 +83,7 @@ def check_mask_keep_rate(dropout_mask: object, *, seed: int) -> None:
 @check(A, "mask entries are independent across elements and across rows", intervals=2)
 def check_mask_independent(dropout_mask: object, *, seed: int) -> None:
     p = 0.3
-    m = _mask(dropout_mask, (ROWS, COLS), p, generator=_gen(seed))
+    m = _mask(dropout_mask, (ROWS, COLS), p, generator=gen(seed))
     q = agreement_rate(1.0 - p)
     # Disjoint pairs only, so the agreements are independent and the count is exactly binomial.
     binomial(
@@ -116,7 +108,7 @@ def check_mask_fresh_each_call(dropout_mask: object, *, seed: int) -> None:
     first = _mask(dropout_mask, (ROWS, COLS), p)
     second = _mask(dropout_mask, (ROWS, COLS), p)
     binomial(count(T.eq(first, second)), N, q, "entries on which two calls (global generator) agree")
-    g = _gen(seed)
+    g = gen(seed)
     first = _mask(dropout_mask, (ROWS, COLS), p, generator=g)
     second = _mask(dropout_mask, (ROWS, COLS), p, generator=g)
     binomial(count(T.eq(first, second)), N, q, "entries on which two calls (one generator) agree")
@@ -125,15 +117,15 @@ def check_mask_fresh_each_call(dropout_mask: object, *, seed: int) -> None:
 @check(A, "the mask comes from the generator passed in: same seed, same mask; other seed, other mask")
 def check_mask_generator(dropout_mask: object, *, seed: int) -> None:
     shape = (64, 64)
-    a = _mask(dropout_mask, shape, 0.5, generator=_gen(seed))
-    b = _mask(dropout_mask, shape, 0.5, generator=_gen(seed))
+    a = _mask(dropout_mask, shape, 0.5, generator=gen(seed))
+    b = _mask(dropout_mask, shape, 0.5, generator=gen(seed))
     if not same(a, b):
         fail(
             "two generators seeded alike should give the same mask, found masks differing in "
             f"{count(T.ne(a, b))} of {a.numel()} entries: draw with generator=generator "
             "(np.random or the global generator ignore it)"
         )
-    c = _mask(dropout_mask, shape, 0.5, generator=_gen(seed + 1))
+    c = _mask(dropout_mask, shape, 0.5, generator=gen(seed + 1))
     if same(a, c):  # P = 2**-4096 for a correct answer
         fail(
             "generators with different seeds should give different masks, found the same mask: "
@@ -156,7 +148,7 @@ def check_mask_device(dropout_mask: object, *, seed: int) -> None:
 
 @check(A, "p = 0 keeps everything, p = 1 drops everything, p outside [0, 1] raises ValueError")
 def check_mask_edge_cases(dropout_mask: object, *, seed: int) -> None:
-    g = _gen(seed)
+    g = gen(seed)
     m = _mask(dropout_mask, (32, 32), 0.0, generator=g)
     if count(m) != m.numel():
         fail(f"dropout_mask(shape, p=0) should keep all {m.numel()} entries, found {count(m)} kept")
@@ -164,17 +156,7 @@ def check_mask_edge_cases(dropout_mask: object, *, seed: int) -> None:
     if count(m) != 0:
         fail(f"dropout_mask(shape, p=1) should keep no entry, found {count(m)} kept")
     for p in (-0.1, 1.5):
-        _expect_value_error(f"dropout_mask((4,), p={p})", dropout_mask, (4,), p)
-
-
-def _expect_value_error(call: str, fn: object, *args: object) -> None:
-    try:
-        fn(*args)  # type: ignore[operator]
-    except ValueError:
-        return
-    except Exception as error:  # noqa: BLE001
-        fail(f"{call} should raise ValueError (p is a probability), found {type(error).__name__}: {error}")
-    fail(f"{call} should raise ValueError (p is a probability in [0, 1]), found that it returned normally")
+        expect_value_error(f"dropout_mask((4,), p={p})", dropout_mask, (4,), p)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -183,8 +165,8 @@ def _expect_value_error(call: str, fn: object, *args: object) -> None:
 @check(A, "kept entries are exactly x / (1 - p), dropped ones exactly 0 (the inverted scale)")
 def check_forward_output(dropout_forward: object, *, seed: int) -> None:
     for p in (0.25, 0.6):
-        x = _x((64, 128), seed)
-        out, _ = _forward(dropout_forward, x, p, generator=_gen(seed))
+        x = nonzero_input((64, 128), seed)
+        out, _ = _forward(dropout_forward, x, p, generator=gen(seed))
         kept = T.ne(out, 0)
         expected = _scaled(x, kept, p)
         if not close(out, expected):
@@ -199,16 +181,16 @@ def check_forward_output(dropout_forward: object, *, seed: int) -> None:
 
 @check(A, "fraction of nonzero outputs is 1 - p (p = 0.2 and 0.7)", intervals=2)
 def check_forward_keep_rate(dropout_forward: object, *, seed: int) -> None:
-    g = _gen(seed)
+    g = gen(seed)
     for p in (0.2, 0.7):
-        out, _ = _forward(dropout_forward, _x((ROWS, COLS), seed), p, generator=g)
+        out, _ = _forward(dropout_forward, nonzero_input((ROWS, COLS), seed), p, generator=g)
         binomial(count(T.ne(out, 0)), N, 1.0 - p, f"nonzero outputs of dropout_forward(x, p={p})")
 
 
 @check(A, "the mean is preserved: E[dropout(x)] = x (checked on x = 1, p = 0.4)", intervals=1)
 def check_forward_expectation(dropout_forward: object, *, seed: int) -> None:
     p = 0.4
-    out, _ = _forward(dropout_forward, T.ones(N), p, generator=_gen(seed))
+    out, _ = _forward(dropout_forward, T.ones(N), p, generator=gen(seed))
     total = float(T.item(T.sum(out, dtype=torch.float64)))
     implied = round(total * (1.0 - p))  # number of kept units if survivors are 1 / (1 - p)
     mean = total / N
@@ -224,8 +206,8 @@ def check_forward_expectation(dropout_forward: object, *, seed: int) -> None:
 
 @check(A, "training=False returns x unchanged (evaluation mode)")
 def check_forward_eval(dropout_forward: object, *, seed: int) -> None:
-    x = _x((32, 64), seed)
-    out, _ = _forward(dropout_forward, x, 0.5, training=False, generator=_gen(seed))
+    x = nonzero_input((32, 64), seed)
+    out, _ = _forward(dropout_forward, x, 0.5, training=False, generator=gen(seed))
     if not same(out, x):
         fail(
             "dropout_forward(x, p=0.5, training=False) should return x unchanged, found "
@@ -235,8 +217,8 @@ def check_forward_eval(dropout_forward: object, *, seed: int) -> None:
 
 @check(A, "p = 0 returns x unchanged")
 def check_forward_p_zero(dropout_forward: object, *, seed: int) -> None:
-    x = _x((32, 64), seed)
-    out, _ = _forward(dropout_forward, x, 0.0, generator=_gen(seed))
+    x = nonzero_input((32, 64), seed)
+    out, _ = _forward(dropout_forward, x, 0.0, generator=gen(seed))
     if not same(out, x):
         fail(
             f"dropout_forward(x, p=0) should return x unchanged, found {count(T.ne(out, x))} entries changed"
@@ -245,8 +227,8 @@ def check_forward_p_zero(dropout_forward: object, *, seed: int) -> None:
 
 @check(A, "p = 1 returns zeros (not NaN) and backward returns zero gradients")
 def check_forward_p_one(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
-    x = _x((16, 32), seed)
-    out, cache = _forward(dropout_forward, x, 1.0, generator=_gen(seed))
+    x = nonzero_input((16, 32), seed)
+    out, cache = _forward(dropout_forward, x, 1.0, generator=gen(seed))
     if not bool(T.all(T.isfinite(out))):
         fail(
             "dropout_forward(x, p=1) should return zeros, found NaN or inf (0 * 1/(1-1) is NaN: handle p = 1)"
@@ -263,14 +245,14 @@ def check_forward_p_one(dropout_forward: object, dropout_backward: object, *, se
 @check(A, "p outside [0, 1] raises ValueError")
 def check_forward_invalid_p(dropout_forward: object, *, seed: int) -> None:
     for p in (-0.1, 1.5):
-        _expect_value_error(f"dropout_forward(x, p={p})", dropout_forward, _x((4,), seed), p)
+        expect_value_error(f"dropout_forward(x, p={p})", dropout_forward, nonzero_input((4,), seed), p)
 
 
 @check(A, "output and gradient keep x's dtype (float16, bfloat16, float64)")
 def check_forward_dtype(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
-        x = _x((8, 16), seed, dtype)
-        out, cache = _forward(dropout_forward, x, 0.5, generator=_gen(seed))
+        x = nonzero_input((8, 16), seed, dtype)
+        out, cache = _forward(dropout_forward, x, 0.5, generator=gen(seed))
         if T.dtype(out) != dtype:
             fail(
                 f"dropout_forward on a {dtype} input should return {dtype}, found {T.dtype(out)} "
@@ -295,9 +277,9 @@ def check_forward_device(dropout_forward: object, *, seed: int) -> None:
 
 @check(A, "x is not modified (values and version counter)")
 def check_forward_no_mutation(dropout_forward: object, *, seed: int) -> None:
-    x = _x((32, 64), seed)
+    x = nonzero_input((32, 64), seed)
     before, version = T.clone(x), T.version(x)
-    _forward(dropout_forward, x, 0.5, generator=_gen(seed))
+    _forward(dropout_forward, x, 0.5, generator=gen(seed))
     if not same(x, before) or T.version(x) != version:
         fail(
             f"dropout_forward must not modify its input, found {count(T.ne(x, before))} entries of x changed "
@@ -307,7 +289,7 @@ def check_forward_no_mutation(dropout_forward: object, *, seed: int) -> None:
 
 @check(A, "two calls draw independent masks (global generator)", intervals=1)
 def check_forward_fresh_masks(dropout_forward: object, *, seed: int) -> None:
-    x = _x((ROWS, COLS), seed)
+    x = nonzero_input((ROWS, COLS), seed)
     T.manual_seed(seed)
     a, _ = _forward(dropout_forward, x, 0.5)
     b, _ = _forward(dropout_forward, x, 0.5)
@@ -316,9 +298,9 @@ def check_forward_fresh_masks(dropout_forward: object, *, seed: int) -> None:
 
 @check(A, "the generator passed in decides the mask: same seed, same output")
 def check_forward_generator(dropout_forward: object, *, seed: int) -> None:
-    x = _x((64, 64), seed)
-    a, _ = _forward(dropout_forward, x, 0.5, generator=_gen(seed))
-    b, _ = _forward(dropout_forward, x, 0.5, generator=_gen(seed))
+    x = nonzero_input((64, 64), seed)
+    a, _ = _forward(dropout_forward, x, 0.5, generator=gen(seed))
+    b, _ = _forward(dropout_forward, x, 0.5, generator=gen(seed))
     if not same(a, b):
         fail(f"same generator seed should give the same output, found {count(T.ne(a, b))} entries differing")
 
@@ -326,10 +308,10 @@ def check_forward_generator(dropout_forward: object, *, seed: int) -> None:
 @check(A, "backward uses the forward's mask: grad = g * m / (1 - p), every time it is called")
 def check_backward_same_mask(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
     p = 0.4
-    x = _x((64, 64), seed)
-    out, cache = _forward(dropout_forward, x, p, generator=_gen(seed))
+    x = nonzero_input((64, 64), seed)
+    out, cache = _forward(dropout_forward, x, p, generator=gen(seed))
     kept = T.ne(out, 0)
-    g = T.randn((64, 64), generator=_gen(seed + 3))
+    g = T.randn((64, 64), generator=gen(seed + 3))
     expected = _scaled(g, kept, p)
     for attempt in ("first", "second"):
         grad = expect_tensor(invoke("dropout_backward(g, cache)", dropout_backward, g, cache), "the gradient")
