@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "autograder.selfcheck",
         "grade the solutions and every known-wrong answer with nbgrader; rerun the statistical checks",
     ),
+    "grade": (
+        "autograder.classroom",
+        "autograde every submission of an assignment in parallel, sandboxed, with a summary",
+    ),
 }
 
 

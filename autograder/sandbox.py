@@ -188,14 +188,27 @@ def _lock_in_user_namespace() -> None:
 
 
 def _launch(command: Sequence[str], hide: Sequence[str]) -> int:
+    command = list(command)
+    # The kernel's connection file often lies in /tmp, which the kernel will not see: carry it over.
+    connection = None
+    if "-f" in command[:-1]:
+        index = command.index("-f") + 1
+        connection = Path(command[index]).read_bytes()
+        command[index] = "/tmp/kernel-connection.json"
     _call(_libc.unshare(_CLONE_NEWNS | _CLONE_NEWPID), "unshare mount and pid namespaces")
     child = os.fork()
     if child == 0:  # PID 1 of the new PID namespace
         try:
             _call(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
             _enter_private_view(hide)
+            if connection is not None:
+                fd = os.open("/tmp/kernel-connection.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(connection)
             _lock_in_user_namespace()
-            os.execvp(command[0], list(command))
+            # The home folder is read-only now: tools that cache there get a private place instead.
+            os.environ.update(IPYTHONDIR="/tmp/.ipython", MPLCONFIGDIR="/tmp/.matplotlib")
+            os.execvp(command[0], command)
         except BaseException as error:  # noqa: BLE001 - report and leave without running anything
             print(f"sandbox: {str(error)[:500]}", file=sys.stderr)
             os._exit(70)
