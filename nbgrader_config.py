@@ -36,6 +36,8 @@ c.GenerateAssignment.create_assignment = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 # The hidden tests of every assignment run torch: give a cell more than the 30 s default on slow CI.
 c.Execute.timeout = 120
-# Feedback shows the hidden test cells (nbgrader's design, jupyter/nbgrader#917). Here that reveals
-# nothing secret: each hidden cell is a call such as checks.check_forward_output(dropout_forward), and
-# the checks ship with the package students install.
+# nbgrader's feedback would show hidden test cells and tracebacks that quote them (jupyter/nbgrader#917),
+# and its output limit counts lines, not bytes: the course's plug-ins fix both.
+from autograder.nbgrader_plugins import configure  # noqa: E402
+
+configure(c)

@@ -260,24 +260,47 @@ class GradingSetup:
     isolation: str
 
 
-def _test_messages(course: Course, assignment: str, student: str, failed: set[str]) -> dict[str, str]:
-    """The error message each failed test cell printed in the autograded notebook."""
+def _error_text(output: Any) -> str:
+    text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip().rstrip(":")
+    return " ".join(text.split())[:300]
+
+
+def _notebook_messages(
+    course: Course, assignment: str, student: str, failed: set[str]
+) -> tuple[dict[str, str], list[str]]:
+    """From the autograded notebook: each failed test's error message, and the errors of the student's
+    own cells (a cell that raised, timed out or hit the memory limit explains the failures after it)."""
     folder = course.step_path(course.coursedir.autograded_directory, student, assignment)
-    messages: dict[str, str] = {}
+    tests: dict[str, str] = {}
+    own: list[str] = []
     for path in folder.glob("*.ipynb"):
         try:
             notebook = nbformat.read(path, as_version=4)
-        except Exception:  # noqa: BLE001, S112 - an unreadable copy only costs the message
+        except Exception:  # noqa: BLE001, S112 - an unreadable copy only costs the messages
             continue
-        for cell in notebook.cells:
-            grade_id = _grade_id(cell)
-            if grade_id not in failed:
+        for index, cell in enumerate(notebook.cells, start=1):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if not errors:
                 continue
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error":
-                    text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
-                    messages[grade_id] = " ".join(text.split())[:300]
-    return messages
+            grade_id = _grade_id(cell)
+            if grade_id in failed:
+                tests[grade_id] = _error_text(errors[-1])
+            elif grade_id not in course_tests(notebook):
+                own.append(f"your cell {grade_id or f'#{index}'} raised {_error_text(errors[-1])}")
+    return tests, own
+
+
+def course_tests(notebook: Any) -> set[str]:
+    """Grade ids of a notebook's autograded test cells."""
+    return {
+        _grade_id(cell)
+        for cell in notebook.cells
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+        and not cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
+
+
+_KERNEL_DIED = ("DeadKernelError", "Kernel died", "kernel died")
 
 
 def _read_score(setup: GradingSetup, student: str) -> tuple[float, float, list[str]] | None:
@@ -349,14 +372,21 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
             f"(an endless loop?); nothing could be scored"
         )
     score = _read_score(setup, student)
-    if process.returncode != 0 or score is None:
-        if score is None:
-            return failed(f"nbgrader could not grade it: {_last_error_line(output)}")
-        note = (note + "; " if note else "") + f"nbgrader reported: {_last_error_line(output)}"
+    if any(marker in output for marker in _KERNEL_DIED):
+        problem = (
+            "the kernel died while running the notebook (os._exit, a crash, or the memory limit); "
+            "the cells after that point could not run"
+        )
+    elif process.returncode != 0:
+        problem = f"nbgrader reported: {_last_error_line(output)}"
+    else:
+        problem = ""
+    if score is None:
+        return failed(problem or "nbgrader recorded no grade for it")
     points, total, failed_tests = score
-    messages = _test_messages(setup.course, setup.assignment, student, set(failed_tests))
+    messages, own_errors = _notebook_messages(setup.course, setup.assignment, student, set(failed_tests))
     details = [f"{test}: {messages.get(test, 'no points')}" for test in failed_tests]
-    message = "; ".join(part for part in [note, *details] if part)
+    message = "; ".join(part for part in [note, problem, *own_errors, *details] if part)
     return StudentResult(student, "graded", points, total, message, failed_tests, time.perf_counter() - start)
 
 
@@ -430,6 +460,8 @@ def grade_class(
         else:
             todo.append(student)
 
+    for folder in (course.submitted, course.autograded, course.feedback):
+        folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
     try:
         isolated, isolation = isolation_available() if isolate else (False, "isolation turned off")
@@ -464,7 +496,9 @@ def grade_class(
                     result = future.result()
                 except Exception as error:  # noqa: BLE001 - grade_student never raises; belt and braces
                     result = StudentResult(student, "failed", 0.0, cells.max_score, f"grader error: {error}")
-                result.fingerprint = prints[student]
+                # After grading: a repaired submission (restored test cells) counts as unchanged next time.
+                submitted = course.step_path(course.coursedir.submitted_directory, student, assignment)
+                result.fingerprint = fingerprint(submitted) if submitted.is_dir() else prints[student]
                 results.append(result)
                 state[student] = asdict(result)
                 _state_path(course, assignment).write_text(json.dumps(state, indent=1, sort_keys=True))

@@ -28,6 +28,8 @@ c.CourseDirectory.course_id = "dropout-course"
 c.CourseDirectory.db_url = "sqlite:///" + {db!r}
 c.Execute.timeout = {timeout}
 c.ExecutePreprocessor.timeout = {timeout}
+from autograder.nbgrader_plugins import configure
+configure(c)
 """
 
 
