@@ -9,6 +9,8 @@ need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need npm npm                # the book build installs a local MathJax with npm
 if [ "$what" = test ]; then
   need chromium chromium    # the book's browser test (tests/test_book.py)
+  # a real PostgreSQL server for the gradebook test (tests/test_postgres_gradebook.py)
+  compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
 fi
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"

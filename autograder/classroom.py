@@ -83,6 +83,10 @@ def load_course(root: Path = ROOT, db_url: str | None = None) -> Course:
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
+    # nbgrader's Gradebook runs ``alembic`` from PATH, here in this process too.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     if db_url:
         config.CourseDirectory.db_url = db_url
@@ -143,10 +147,7 @@ def assignment_cells(course: Course, assignment: str) -> AssignmentCells:
         try:
             record = gradebook.find_assignment(assignment)
         except MissingEntry:
-            raise LookupError(
-                f"the gradebook has no assignment {assignment!r}: run "
-                f"'nbgrader generate_assignment {assignment} --force' in {course.root} first"
-            ) from None
+            raise LookupError(f"the gradebook has no assignment {assignment!r}") from None
         notebooks, tests = {}, {}
         for notebook in record.notebooks:
             notebooks[notebook.name] = {c.name for c in notebook.grade_cells} | {
@@ -154,6 +155,24 @@ def assignment_cells(course: Course, assignment: str) -> AssignmentCells:
             }
             tests[notebook.name] = [c.name for c in notebook.grade_cells if c.cell_type == "code"]
         return AssignmentCells(notebooks, tests, float(record.max_score))
+
+
+def register_assignment(course: Course, assignment: str) -> None:
+    """Put ``assignment`` in the gradebook (``nbgrader generate_assignment``, as an instructor would).
+
+    A fresh gradebook, such as a new PostgreSQL database, knows no assignment yet. Generating rewrites
+    the release folder with the same bytes (generation is deterministic).
+    """
+    if not (course.source / assignment).is_dir():
+        raise LookupError(f"no assignment {assignment!r}: {course.source / assignment} does not exist")
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+         f"--CourseDirectory.db_url={course.db_url}"],
+        cwd=course.root, env=nbgrader_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode != 0:
+        reason = _last_error_line(result.stdout + result.stderr)
+        raise LookupError(f"could not register {assignment!r} in the gradebook: {reason}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -444,7 +463,11 @@ def grade_class(
     course = course or load_course()
     limits = limits or Limits()
     start = time.perf_counter()
-    cells = assignment_cells(course, assignment)
+    try:
+        cells = assignment_cells(course, assignment)
+    except LookupError:
+        register_assignment(course, assignment)
+        cells = assignment_cells(course, assignment)
     workers = max(1, jobs or os.cpu_count() or 1)
     state = _load_state(course, assignment)
 
