@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "autograder.classroom",
         "autograde every submission of an assignment in parallel, sandboxed, with a summary",
     ),
+    "bench-grading": (
+        "autograder.grading_bench",
+        "grade a synthetic class with one worker and with all cores; seconds per submission",
+    ),
 }
 
 
