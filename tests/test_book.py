@@ -24,8 +24,18 @@ import pytest
 from autograder import book_build
 
 BOOK = book_build.default_book_dir()
-CHAPTERS = ("chapters/01_mask_and_scale", "chapters/02_autograd_mask", "chapters/03_train_eval")
-PAGES = ("intro", "notation", *CHAPTERS)
+
+
+def _toc_pages() -> tuple[str, ...]:
+    """Every page of the book, in the order of ``_toc.yml`` (the root first)."""
+    import yaml
+
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    return (toc["root"], *(entry["file"] for entry in toc.get("chapters", [])))
+
+
+PAGES = _toc_pages()
+CHAPTERS = tuple(page for page in PAGES if page.startswith("chapters/"))
 CHROMIUM = Path("/usr/bin/chromium")
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SCREENSHOTS = BOOK / "_build" / "screenshots"

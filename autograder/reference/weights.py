@@ -139,9 +139,10 @@ def parametrize_weight_dropout(
     """Register weight dropout on ``module``'s ``names`` with ``torch.nn.utils.parametrize``.
 
     The original tensor becomes ``module.parametrizations.<name>.original`` and every access to
-    ``module.<name>`` computes a freshly dropped copy. Caveat (pytorch issue #65688): ``nn.LSTM`` and
-    friends read their weights from a cached flat list, not through attribute access, so there the
-    parametrization is silently bypassed; chapter 5 measures it. Use :class:`WeightDropout` for RNNs.
+    ``module.<name>`` computes a freshly dropped copy. On ``nn.LSTM`` with torch 2.13 on the CPU this
+    takes effect (chapter 5 measures it), but the dropout runs at every attribute access, several times
+    per forward; pytorch issue #65688 reports the cuDNN flat-weight path bypassing parametrizations, so
+    check gradients on a GPU before relying on it. :class:`WeightDropout` draws one mask per forward.
     """
     for name in [names] if isinstance(names, str) else names:
         parametrize.register_parametrization(
