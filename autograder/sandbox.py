@@ -5,8 +5,8 @@ nbgrader runs student code unsandboxed, in the same kernel as the hidden tests. 
 kernelspec (:func:`write_kernelspec`), so that every notebook runs:
 
 * with a memory limit (``RLIMIT_AS``) and a file-size limit (``RLIMIT_FSIZE``) on the kernel;
-* in a working folder that is a private copy of the submission's folder (on a fresh ``tmpfs``), with a
-  private ``/tmp`` and ``/dev/shm``; the rest of the file system is read-only;
+* in a working folder that is a private copy of the submission's folder (on a fresh ``tmpfs``, which
+  also holds its ``TMPDIR``), with a private ``/dev/shm``; every other mount is read-only;
 * with the paths it is told to hide (the course's ``solutions/``, the instructor workspace with the
   gradebook and every other submission, a database socket folder) covered by empty read-only mounts;
 * in its own PID namespace with a fresh ``/proc`` (no peeking at the grader's files through
@@ -28,6 +28,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -160,22 +161,48 @@ def _copy_submission(source: str, target: str) -> None:
     shutil.copytree(source, target, symlinks=True)
 
 
-def _enter_private_view(hide: Sequence[str]) -> None:
-    """In a new mount namespace: private /tmp with a copy of the cwd, covers, fresh /proc, ro root."""
+def _mount_points() -> list[str]:
+    """Every mount point of this mount namespace (from /proc/self/mountinfo, octal escapes decoded)."""
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        field = line.split()[4]
+        points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field))
+    return points
+
+
+def _enter_private_view(work_root: str, hide: Sequence[str]) -> None:
+    """In the new mount namespace: a private work area, covers on hidden paths, everything else ro.
+
+    ``work_root`` is an empty folder made for this kernel; a fresh tmpfs on it holds a copy of the
+    submission folder (the kernel's working folder) and the kernel's temporary files (``TMPDIR``).
+    The rest of the file system stays visible (the interpreter and the course package may live
+    anywhere, even under /tmp) but read-only, except a private /dev/shm.
+    """
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=512m,mode=1777")
-    work = "/tmp/submission"
+    _mount("tmpfs", work_root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=512m,mode=700")
+    work = os.path.join(work_root, "submission")
     _copy_submission(".", work)  # "." is still the submission folder (the cwd)
     os.chdir(work)
+    os.makedirs(os.path.join(work_root, "tmp"))
+    os.environ["TMPDIR"] = os.path.join(work_root, "tmp")
+    writable = {work_root, "/proc"}
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=256m,mode=1777")
+        writable.add("/dev/shm")
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     for path in hide:
         if os.path.isdir(path):
             _mount("tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=4k,mode=555")
         elif os.path.exists(path):
-            _mount("/dev/null", path, None, _MS_BIND)
-    _mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
+            _mount("/dev/null", path, None, _MS_BIND | _MS_RDONLY)
+    for point in _mount_points():
+        if point in writable or point.startswith(("/proc/", "/sys/")) or point in ("/sys",):
+            continue
+        try:
+            _mount(None, point, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
+        except OSError:
+            if point == "/":
+                raise  # the one that matters most; others (pseudo file systems) may refuse
 
 
 def _lock_in_user_namespace() -> None:
@@ -189,25 +216,32 @@ def _lock_in_user_namespace() -> None:
 
 def _launch(command: Sequence[str], hide: Sequence[str]) -> int:
     command = list(command)
-    # The kernel's connection file often lies in /tmp, which the kernel will not see: carry it over.
+    # The kernel gets its own copy of its connection file, in its private work area.
     connection = None
     if "-f" in command[:-1]:
-        index = command.index("-f") + 1
-        connection = Path(command[index]).read_bytes()
-        command[index] = "/tmp/kernel-connection.json"
+        connection = Path(command[command.index("-f") + 1]).read_bytes()
+    work_root = tempfile.mkdtemp(prefix="dropout-sandbox-")  # a mount point, empty outside the kernel
+    # Opened before the new mount namespace: through it the launcher can still remove the folder
+    # afterwards, although its own view of the file system is read-only by then.
+    outside = os.open(os.path.dirname(work_root), os.O_RDONLY | os.O_DIRECTORY)
+    connection_path = os.path.join(work_root, "kernel-connection.json")
+    if connection is not None:
+        command[command.index("-f") + 1] = connection_path
     _call(_libc.unshare(_CLONE_NEWNS | _CLONE_NEWPID), "unshare mount and pid namespaces")
     child = os.fork()
     if child == 0:  # PID 1 of the new PID namespace
         try:
             _call(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
-            _enter_private_view(hide)
+            _enter_private_view(work_root, hide)
             if connection is not None:
-                fd = os.open("/tmp/kernel-connection.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                fd = os.open(connection_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(connection)
             _lock_in_user_namespace()
             # The home folder is read-only now: tools that cache there get a private place instead.
-            os.environ.update(IPYTHONDIR="/tmp/.ipython", MPLCONFIGDIR="/tmp/.matplotlib")
+            private = os.environ["TMPDIR"]
+            os.environ["IPYTHONDIR"] = os.path.join(private, ".ipython")
+            os.environ["MPLCONFIGDIR"] = os.path.join(private, ".matplotlib")
             os.execvp(command[0], command)
         except BaseException as error:  # noqa: BLE001 - report and leave without running anything
             print(f"sandbox: {str(error)[:500]}", file=sys.stderr)
@@ -215,14 +249,22 @@ def _launch(command: Sequence[str], hide: Sequence[str]) -> int:
     # The parent stays outside so that jupyter's signals (interrupt, terminate) reach the kernel.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(signum, lambda received, _frame: os.kill(child, received))
-    while True:
+    try:
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except ChildProcessError:
+                return 70
+            except InterruptedError:
+                continue
+    finally:
+        _libc.umount2(work_root.encode(), 2)  # MNT_DETACH: this namespace's copy of the work area
         try:
-            _, status = os.waitpid(child, 0)
-            break
-        except ChildProcessError:
-            return 70
-        except InterruptedError:
-            continue
+            os.rmdir(os.path.basename(work_root), dir_fd=outside)
+        except OSError:
+            pass  # an empty folder left in the temporary directory; nothing else
+        os.close(outside)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
