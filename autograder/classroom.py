@@ -320,6 +320,7 @@ def course_tests(notebook: Any) -> set[str]:
 
 
 _KERNEL_DIED = ("DeadKernelError", "Kernel died", "kernel died")
+_KERNEL_DID_NOT_START = ("Kernel didn't respond", "sandbox: ")
 
 
 def _read_score(setup: GradingSetup, student: str) -> tuple[float, float, list[str]] | None:
@@ -390,6 +391,10 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
             f"stopped after the notebook time limit of {setup.limits.notebook_timeout_s} s "
             f"(an endless loop?); nothing could be scored"
         )
+    if any(marker in output for marker in _KERNEL_DID_NOT_START):
+        # The grader's fault, not the student's: say so, and leave no misleading zero in the gradebook.
+        return failed(f"the grading kernel did not start, so nothing ran (a grader problem): "
+                      f"{_last_error_line(output)}")  # fmt: skip
     score = _read_score(setup, student)
     if any(marker in output for marker in _KERNEL_DIED):
         problem = (

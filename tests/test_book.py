@@ -231,5 +231,5 @@ def test_page_in_a_browser(browser: object, served_book: str, page_name: str) ->
 def test_chromium_is_a_declared_system_dependency() -> None:
     """CI installs the browser through the project's own set-up script."""
     script = (Path(__file__).resolve().parent.parent / ".ci" / "system-deps.sh").read_text()
-    assert re.search(r"^need chromium chromium\b", script, re.MULTILINE)
+    assert re.search(r"^\s*need chromium chromium\b", script, re.MULTILINE)
     assert shutil.which("npm") or (BOOK / "_mathjax_static" / "mathjax" / ".version").is_file()
