@@ -297,6 +297,7 @@ def _notebook_messages(
             notebook = nbformat.read(path, as_version=4)
         except Exception:  # noqa: BLE001, S112 - an unreadable copy only costs the messages
             continue
+        test_ids = course_tests(notebook)
         for index, cell in enumerate(notebook.cells, start=1):
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if not errors:
@@ -304,7 +305,7 @@ def _notebook_messages(
             grade_id = _grade_id(cell)
             if grade_id in failed:
                 tests[grade_id] = _error_text(errors[-1])
-            elif grade_id not in course_tests(notebook):
+            elif grade_id not in test_ids:
                 own.append(f"your cell {grade_id or f'#{index}'} raised {_error_text(errors[-1])}")
     return tests, own
 
