@@ -14,11 +14,11 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 all: book
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml autograder/lab/torchvision_compat.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[book,grading,dev]'
-	$(PY) -m autograder.torchvision_compat --write-pth
+	$(PY) -m autograder.lab.torchvision_compat --write-pth
 	@touch $@
 
 venv: $(STAMP)

@@ -38,6 +38,6 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.Execute.timeout = 120
 # nbgrader's feedback would show hidden test cells and tracebacks that quote them (jupyter/nbgrader#917),
 # and its output limit counts lines, not bytes: the course's plug-ins fix both.
-from autograder.nbgrader_plugins import configure  # noqa: E402
+from autograder.grading.nbgrader_plugins import configure  # noqa: E402
 
 configure(c)

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.interpreter_env import child_env
+
 #: The MathJax release the book is typeset with (npm package ``mathjax``).
 MATHJAX_VERSION = "3.2.2"
 #: What of MathJax's ``es5/`` folder the pages need: the combined component, its fonts, and the TeX
@@ -142,10 +144,9 @@ def build(book_dir: Path | None = None, *, fresh: bool = True, echo: bool = True
     ]
     if fresh:
         command.append("--all")
-    env = dict(os.environ)
+    env = child_env()
     # The kernel's interpreter is this one (ipykernel's "python3" spec runs sys.executable); its
     # scripts (jupyter, ...) go first on PATH. Quiet noise that would otherwise reach stderr.
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     env.setdefault("TQDM_DISABLE", "1")

@@ -15,29 +15,32 @@ from collections.abc import Sequence
 #: command name -> (module implementing it, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "bench": (
-        "autograder.bench",
+        "autograder.lab.bench",
         "time and measure the memory of each keep_mask_as strategy against native F.dropout",
     ),
-    "data": ("autograder.data", "download Fashion-MNIST (or report the offline fallback) and describe it"),
+    "data": (
+        "autograder.lab.data",
+        "download Fashion-MNIST (or report the offline fallback) and describe it",
+    ),
     "train": (
-        "autograder.training",
+        "autograder.lab.training",
         "train the course MLP with reference or nn.Dropout and print its history",
     ),
     "build-book": ("autograder.book_build", "build the HTML book into book/_build/html, offline"),
     "release": (
-        "autograder.release",
+        "autograder.grading.release",
         "generate exercises/ from solutions/ with nbgrader (--check: verify they are in sync)",
     ),
     "selfcheck": (
-        "autograder.selfcheck",
+        "autograder.grading.selfcheck",
         "grade the solutions and every known-wrong answer with nbgrader; rerun the statistical checks",
     ),
     "grade": (
-        "autograder.classroom",
+        "autograder.grading.classroom",
         "autograde every submission of an assignment in parallel, sandboxed, with a summary",
     ),
     "bench-grading": (
-        "autograder.grading_bench",
+        "autograder.grading.bench",
         "grade a synthetic class with one worker and with all cores; seconds per submission",
     ),
 }

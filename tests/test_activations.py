@@ -1,4 +1,4 @@
-"""Forward-hook activation moments (autograder.activations) against moments computed directly."""
+"""Forward-hook activation moments (autograder.lab.activations) against moments computed directly."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.activations import ActivationMoments, activation_moments
+from autograder.lab.activations import ActivationMoments, activation_moments
 from autograder.reference import Dropout
 
 

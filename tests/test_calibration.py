@@ -1,4 +1,4 @@
-"""Expected calibration error and reliability bins (autograder.calibration), on cases computed by hand."""
+"""Expected calibration error and reliability bins (autograder.lab.calibration), on cases computed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from autograder.calibration import expected_calibration_error, reliability_bins
+from autograder.lab.calibration import expected_calibration_error, reliability_bins
 
 
 def _two_class(confidence: list[float], correct: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:

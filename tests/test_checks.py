@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from autograder import checks
-from autograder.catalogue import CATALOGUE
 from autograder.checks import core, scratch
-from autograder.course import ASSIGNMENTS
-from autograder.grading import SOLUTION_STUDENT, check_matrix_in_subprocess
+from autograder.grading.autograde import SOLUTION_STUDENT, check_matrix_in_subprocess
+from autograder.grading.catalogue import CATALOGUE
+from autograder.grading.course import ASSIGNMENTS
 
 
 def _reference_args(name: str, body: object) -> list[object]:
@@ -205,11 +205,12 @@ def test_catalogue_covers_the_course_misconceptions() -> None:
 
 
 def test_catalogue_table_matches_the_actual_verdicts(matrix: dict[str, dict[str, str | None]]) -> None:
-    from autograder.catalogue import CAUGHT_BY
-    from autograder.grading import caught_by
+    from autograder.grading.autograde import caught_by
+    from autograder.grading.catalogue import CAUGHT_BY
 
     actual = caught_by(matrix)
     assert actual == CAUGHT_BY, (
-        "autograder.catalogue.CAUGHT_BY (shown in the instructors' chapter) is stale; regenerate it with "
-        "'python -m autograder.grading'"
+        "autograder.grading.catalogue.CAUGHT_BY (shown in the instructors' chapter) is stale; "
+        "regenerate it with "
+        "'python -m autograder.grading.autograde'"
     )

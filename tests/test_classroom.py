@@ -20,12 +20,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.catalogue import entries
-from autograder.classroom import ClassReport, format_report, grade_class, load_course
-from autograder.course import nbgrader_env
-from autograder.grading import filled_notebook, submission_cells
-from autograder.sandbox import Limits, isolation_available
-from autograder.synthetic_class import make_graded_course, release_notebook, solution_submission, submit
+from autograder.grading.autograde import filled_notebook, submission_cells
+from autograder.grading.catalogue import entries
+from autograder.grading.classroom import ClassReport, format_report, grade_class, load_course
+from autograder.grading.course import nbgrader_env
+from autograder.grading.sandbox import Limits, isolation_available
+from autograder.grading.synthetic_class import (
+    make_graded_course,
+    release_notebook,
+    solution_submission,
+    submit,
+)
 
 ASSIGNMENT = "masks"
 LIMITS = Limits(cell_timeout_s=8, notebook_timeout_s=75, memory_mb=4096)

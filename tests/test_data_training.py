@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.data import DATA_ENV, FALLBACK, FASHION_MNIST, data_dir, load_dataset
-from autograder.models import MLP
+from autograder.lab.data import DATA_ENV, FALLBACK, FASHION_MNIST, data_dir, load_dataset
+from autograder.lab.models import MLP
+from autograder.lab.training import evaluate, train
 from autograder.reference import Dropout
-from autograder.training import evaluate, train
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
@@ -57,7 +57,7 @@ def test_environment_variable_sets_the_data_directory(
 
 
 def test_falls_back_to_shipped_mnist_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="autograder.data"):
+    with caplog.at_level(logging.WARNING, logger="autograder.lab.data"):
         data = load_dataset(tmp_path / "empty", download=False)
     assert data.is_fallback and data.name == FALLBACK
     assert "Fashion-MNIST is not available" in caplog.text

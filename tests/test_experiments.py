@@ -1,4 +1,4 @@
-"""Seed sweeps and spreads (autograder.experiments) on a tiny synthetic dataset, plus the weight-dropout
+"""Seed sweeps and spreads (autograder.lab.experiments) on a tiny synthetic dataset, plus the weight-dropout
 train/eval/train regression that chapter 5's LSTM runs exposed."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from autograder.data import CourseData
-from autograder.experiments import markdown_table, run_seeds, spread, train_tracked
-from autograder.models import MLP
+from autograder.lab.data import CourseData
+from autograder.lab.experiments import markdown_table, run_seeds, spread, train_tracked
+from autograder.lab.models import MLP
+from autograder.lab.training import evaluate
 from autograder.reference import WeightDropout
-from autograder.training import evaluate
 
 
 @pytest.fixture(scope="module")

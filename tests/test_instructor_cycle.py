@@ -14,9 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.catalogue import entries
-from autograder.course import EXERCISES, ROOT, nbgrader_env
-from autograder.grading import filled_notebook, submission_cells
+from autograder.grading.autograde import filled_notebook, submission_cells
+from autograder.grading.catalogue import entries
+from autograder.grading.course import EXERCISES, ROOT, nbgrader_env
 
 
 def _nbgrader(*args: str, env: dict[str, str]) -> str:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.lab.stats import binomial_interval
 from autograder.reference import (
     AlphaDropout,
     ChannelDropout,
@@ -21,7 +22,6 @@ from autograder.reference import (
     mc_predict,
     parametrize_weight_dropout,
 )
-from autograder.stats import binomial_interval
 
 FALSE_FAILURE_RATE = 1e-10
 

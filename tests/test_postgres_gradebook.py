@@ -19,11 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from autograder.catalogue import entries
-from autograder.classroom import grade_class, load_course
-from autograder.grading import filled_notebook, submission_cells
-from autograder.sandbox import Limits
-from autograder.synthetic_class import make_graded_course, release_notebook, solution_submission, submit
+from autograder.grading.autograde import filled_notebook, submission_cells
+from autograder.grading.catalogue import entries
+from autograder.grading.classroom import grade_class, load_course
+from autograder.grading.sandbox import Limits
+from autograder.grading.synthetic_class import (
+    make_graded_course,
+    release_notebook,
+    solution_submission,
+    submit,
+)
 
 
 def _server_binaries() -> Path | None:

@@ -13,7 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.memory import saved_bytes
+from autograder.lab.memory import saved_bytes
+from autograder.lab.stats import binomial_interval
 from autograder.reference import (
     KEEP_MASK_STRATEGIES,
     dropout,
@@ -21,7 +22,6 @@ from autograder.reference import (
     dropout_forward,
     dropout_mask,
 )
-from autograder.stats import binomial_interval
 
 STRATEGIES = list(KEEP_MASK_STRATEGIES)
 SHAPES = [(7,), (64, 33), (4, 5, 6), (2, 3, 8, 8)]

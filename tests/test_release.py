@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from autograder import checks
-from autograder.course import ASSIGNMENTS, EXERCISES, ROOT, SOLUTIONS, nbgrader_env
+from autograder.grading.course import ASSIGNMENTS, EXERCISES, ROOT, SOLUTIONS, nbgrader_env
 
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import (
+from autograder.grading.sandbox import (
     Limits,
     isolation_available,
     network_isolation_available,
@@ -78,7 +78,8 @@ def _run_student(classroom: dict[str, Path], launcher_args: list[str], *, offlin
         f"HIDDEN = {str(classroom['hidden'])!r}\n"
         f"OUTSIDE = {str(classroom['root'] / 'outside.txt')!r}\n" + STUDENT
     )
-    command = [sys.executable, "-m", "autograder.sandbox", *launcher_args, "--", sys.executable, "-c", code]
+    launcher = [sys.executable, "-m", "autograder.grading.sandbox", *launcher_args]
+    command = [*launcher, "--", sys.executable, "-c", code]
     if offline:
         command = offline_command(command)
     try:
@@ -121,7 +122,7 @@ def test_kernelspec_starts_the_kernel_through_the_launcher(tmp_path: Path) -> No
     name = write_kernelspec(tmp_path, hide=[tmp_path / "secret"], limits=Limits(memory_mb=1234))
     spec = json.loads((tmp_path / "kernels" / name / "kernel.json").read_text())
     argv = spec["argv"]
-    assert argv[1:3] == ["-m", "autograder.sandbox"]
+    assert argv[1:3] == ["-m", "autograder.grading.sandbox"]
     assert argv[argv.index("--memory-mb") + 1] == "1234"
     assert argv[argv.index("--hide") + 1] == str((tmp_path / "secret").resolve())
     assert argv[-2:] == ["-f", "{connection_file}"]

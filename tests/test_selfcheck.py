@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from autograder.catalogue import CATALOGUE
-from autograder.course import ROOT, nbgrader_env
+from autograder.grading.catalogue import CATALOGUE
+from autograder.grading.course import ROOT, nbgrader_env
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ def test_plain_import_torchvision_works_in_a_fresh_interpreter() -> None:
 def test_the_fix_is_inert_when_torchvision_imports_cleanly() -> None:
     # Simulate a machine where the extension loads: the operator already exists, so nothing is defined.
     code = (
-        "import torch, autograder.torchvision_compat as tc\n"
+        "import torch, autograder.lab.torchvision_compat as tc\n"
         "lib = torch.library.Library('torchvision', 'FRAGMENT')\n"
         "lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')\n"
         "lib.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')\n"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from autograder.stats import BinomialInterval, binomial_interval
+from autograder.lab.stats import BinomialInterval, binomial_interval
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import autograder.reference as reference
-from autograder import training
+from autograder.lab import training
 
 from .common import gen
 from .core import T, binomial, close, expect_tensor, fail, interval

@@ -26,14 +26,12 @@ from typing import Any
 import nbformat
 
 from .catalogue import CATALOGUE, WrongAnswer
+from .cells import nbgrader_meta
 from .course import ASSIGNMENTS, SOLUTIONS, generate, make_course, nbgrader_env, run_nbgrader
+from .gradebook import open_gradebook
 
 SOLUTION_STUDENT = "solution"
 _BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
-
-
-def _nbgrader_meta(cell: Any) -> dict[str, Any]:
-    return dict(cell.get("metadata", {}).get("nbgrader", {}))
 
 
 def source_notebook(assignment: str) -> nbformat.NotebookNode:
@@ -44,7 +42,7 @@ def solution_code(assignment: str) -> dict[str, str]:
     """Each solution cell's code with nbgrader's solution markers removed, by grade id."""
     code = {}
     for cell in source_notebook(assignment).cells:
-        meta = _nbgrader_meta(cell)
+        meta = nbgrader_meta(cell)
         if cell.cell_type == "code" and meta.get("solution"):
             lines = [line for line in cell.source.splitlines() if line.strip() not in (_BEGIN, _END)]
             code[meta["grade_id"]] = "\n".join(lines) + "\n"
@@ -55,7 +53,7 @@ def filled_notebook(release: nbformat.NotebookNode, cells: dict[str, str]) -> nb
     """A copy of the released notebook whose solution cells hold ``cells`` (by grade id)."""
     notebook = nbformat.from_dict(json.loads(json.dumps(release)))
     for cell in notebook.cells:
-        meta = _nbgrader_meta(cell)
+        meta = nbgrader_meta(cell)
         if cell.cell_type == "code" and meta.get("solution") and meta["grade_id"] in cells:
             cell.source = cells[meta["grade_id"]]
     return notebook
@@ -136,10 +134,8 @@ def autograde(
 def read_gradebook(
     work: Path, assignment: str, students: list[str]
 ) -> dict[tuple[str, str], GradedSubmission]:
-    from nbgrader.api import Gradebook
-
     results = {}
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gradebook:
+    with open_gradebook(f"sqlite:///{work / 'gradebook.db'}") as gradebook:
         for student in students:
             submission = gradebook.find_submission_notebook(assignment, assignment, student)
             failed = tuple(g.name for g in submission.grades if (g.score or 0.0) < g.max_score)
@@ -163,7 +159,7 @@ def answer_namespace(assignment: str, entry: WrongAnswer | None) -> dict[str, An
     cells = submission_cells(assignment, entry)
     label = entry.name if entry is not None else SOLUTION_STUDENT
     for cell in source_notebook(assignment).cells:
-        meta = _nbgrader_meta(cell)
+        meta = nbgrader_meta(cell)
         if cell.cell_type != "code":
             continue
         if meta.get("grade_id") == "setup":
@@ -206,7 +202,7 @@ def _matrix_main() -> None:
 def check_matrix_in_subprocess() -> dict[str, dict[str, str | None]]:
     """:func:`check_matrix` for the solutions and every entry, in a child process (keys 'assignment:name')."""
     result = subprocess.run(
-        [sys.executable, "-c", "from autograder.grading import _matrix_main; _matrix_main()"],
+        [sys.executable, "-c", "from autograder.grading.autograde import _matrix_main; _matrix_main()"],
         capture_output=True,
         text=True,
         env=nbgrader_env(),
@@ -220,10 +216,11 @@ def check_matrix_in_subprocess() -> dict[str, dict[str, str | None]]:
 def caught_by(matrix: dict[str, dict[str, str | None]]) -> dict[str, tuple[str, ...]]:
     """Per entry, the checks that catch it on their merits (sorted), or ``("from-scratch verdict",)``.
 
-    The format of :data:`autograder.catalogue.CAUGHT_BY`; the tests compare the two.
+    The format of :data:`autograder.grading.catalogue.CAUGHT_BY`; the tests compare the two.
     """
+    from autograder.checks.scratch import is_verdict
+
     from .catalogue import FROM_SCRATCH_VERDICT
-    from .checks.scratch import is_verdict
 
     result: dict[str, tuple[str, ...]] = {}
     for entry in CATALOGUE:
@@ -237,7 +234,7 @@ def caught_by(matrix: dict[str, dict[str, str | None]]) -> dict[str, tuple[str, 
 
 
 def format_caught_by(table: dict[str, tuple[str, ...]]) -> str:
-    """The ``CAUGHT_BY`` literal for :mod:`autograder.catalogue`."""
+    """The ``CAUGHT_BY`` literal for :mod:`autograder.grading.catalogue`."""
     from .catalogue import FROM_SCRATCH_VERDICT
 
     lines = ["CAUGHT_BY: dict[str, tuple[str, ...]] = {"]

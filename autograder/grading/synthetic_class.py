@@ -1,8 +1,8 @@
 """Synthetic classes of submissions, for testing and benchmarking the class grader.
 
 A submission is the released notebook with its solution cells filled in: with the solution, with a
-catalogue entry's wrong code (:mod:`autograder.catalogue`), or with anything a test wants to try. The
-course is a throwaway nbgrader course (:func:`autograder.course.make_course`), so nothing touches the
+catalogue entry's wrong code (:mod:`autograder.grading.catalogue`), or with anything a test wants to try. The
+course is a throwaway nbgrader course (:func:`autograder.grading.course.make_course`), so nothing touches the
 instructor's workspace.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import nbformat
 
+from .autograde import filled_notebook, submission_cells
 from .catalogue import entries
 from .course import generate, make_course
-from .grading import filled_notebook, submission_cells
 
 
 def make_graded_course(root: Path, assignments: tuple[str, ...]) -> Path:

@@ -1,7 +1,7 @@
 """nbgrader plug-ins of the course: feedback without hidden tests, and a cap on a notebook's output.
 
 :func:`configure` installs both in an nbgrader configuration; the course's ``nbgrader_config.py`` and
-the throwaway courses of :mod:`autograder.course` call it.
+the throwaway courses of :mod:`autograder.grading.course` call it.
 
 Feedback that shows scores and the messages of failed checks, never hidden tests.
 
@@ -29,6 +29,8 @@ from typing import Any
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Integer
 
+from .cells import is_test_cell
+
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 PLACEHOLDER = "# (hidden tests ran here; their code is not part of the feedback)"
@@ -49,11 +51,6 @@ def strip_hidden_region(source: str) -> tuple[str, bool]:
     return "\n".join(kept), found
 
 
-def _is_test_cell(cell: Any) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
 class HideHiddenTests(Preprocessor):
     """nbconvert preprocessor: hidden test code and test tracebacks out, messages and scores kept."""
 
@@ -61,7 +58,7 @@ class HideHiddenTests(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
     def preprocess_cell(self, cell: Any, resources: dict, index: int) -> tuple[Any, dict]:
-        if not _is_test_cell(cell):
+        if not is_test_cell(cell):
             return cell, resources
         cell.source, _ = strip_hidden_region(cell.source)
         for output in cell.get("outputs", []):
@@ -109,7 +106,7 @@ def _texts(output: Any) -> list[tuple[Any, str]]:
 #: Where the plug-ins go in nbgrader's pipelines (nbgrader's defaults plus ours).
 FEEDBACK_PREPROCESSORS = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.nbgrader_plugins.HideHiddenTests",
+    "autograder.grading.nbgrader_plugins.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 AUTOGRADE_PREPROCESSORS = [
@@ -117,7 +114,7 @@ AUTOGRADE_PREPROCESSORS = [
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "autograder.nbgrader_plugins.LimitOutputBytes",
+    "autograder.grading.nbgrader_plugins.LimitOutputBytes",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",

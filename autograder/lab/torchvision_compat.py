@@ -24,7 +24,7 @@ Two ways in:
 * :func:`import_torchvision` returns the module (the package's data loaders call it);
 * :func:`install` puts an import hook on ``sys.meta_path`` so that a plain ``import torchvision`` gets
   the same treatment. The project's set-up writes a one-line ``.pth`` file into the virtual
-  environment (``python -m autograder.torchvision_compat --write-pth``) that calls :func:`install` at
+  environment (``python -m autograder.lab.torchvision_compat --write-pth``) that calls :func:`install` at
   interpreter start-up; the hook imports nothing until torchvision itself is imported.
 """
 
@@ -144,7 +144,7 @@ def install() -> None:
 def write_pth(site_packages: Path | None = None) -> Path:
     """Write the start-up file that calls :func:`install` into this interpreter's site-packages."""
     target = Path(site_packages or sysconfig.get_paths()["purelib"]) / _PTH_NAME
-    target.write_text("import autograder.torchvision_compat as _tv; _tv.install()\n")
+    target.write_text("import autograder.lab.torchvision_compat as _tv; _tv.install()\n")
     return target
 
 
@@ -152,5 +152,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--write-pth"]:
         print(f"wrote {write_pth()}")
     else:
-        print("usage: python -m autograder.torchvision_compat --write-pth", file=sys.stderr)
+        print("usage: python -m autograder.lab.torchvision_compat --write-pth", file=sys.stderr)
         raise SystemExit(2)

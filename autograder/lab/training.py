@@ -1,7 +1,7 @@
 """Training and evaluating the course's models: one loop that every chapter and exercise reuses.
 
 :func:`train` runs minibatch SGD (d2l's setting: lr 0.1, batch 256) on the device it is given, else
-the one :func:`~autograder.device_choice.choose_device` picks (CUDA when present), shows a tqdm
+the one :func:`~autograder.lab.device_choice.choose_device` picks (CUDA when present), shows a tqdm
 progress bar, and returns a per-epoch :class:`History` of training loss, training accuracy (measured
 on the fly, with dropout on, as d2l reports it) and test accuracy (in evaluation mode). Seeds fix the
 initialisation, the shuffling and the dropout masks.

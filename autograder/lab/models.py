@@ -11,7 +11,7 @@ from typing import Literal
 
 from torch import nn
 
-from .reference import Dropout
+from autograder.reference import Dropout
 
 DropoutFactory = Callable[[float], nn.Module]
 

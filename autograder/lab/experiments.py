@@ -5,7 +5,7 @@ its seed, and two configurations that differ by less than the seed-to-seed sprea
 apart. Chapters 4-6 therefore run every configuration over a few fixed seeds with :func:`run_seeds`
 and report a :class:`Spread` (mean, sample standard deviation, range) rather than one number.
 
-:func:`train_tracked` trains through the package's :func:`autograder.training.train` a few epochs at
+:func:`train_tracked` trains through the package's :func:`autograder.lab.training.train` a few epochs at
 a time and calls a *probe* in between, for statistics the training loop does not record (accuracy on
 the training set in evaluation mode, activation variances, ...). SGD without momentum keeps no state
 between calls, so this is the same optimisation as one long call; each call draws its batch order and
@@ -120,7 +120,7 @@ def train_tracked(
     probe_every: int = 1,
     **train_kwargs: Any,
 ) -> tuple[History, list[dict[str, float]]]:
-    """Train ``epochs`` epochs with :func:`autograder.training.train`, probing every ``probe_every``.
+    """Train ``epochs`` epochs with :func:`autograder.lab.training.train`, probing every ``probe_every``.
 
     Returns the merged history (epochs numbered 1..epochs) and one probe record per probe, each with
     the key ``"epoch"`` (the epoch it followed; the last epoch is always probed). Meant for
@@ -159,7 +159,7 @@ def run_seeds(
 ) -> SeedRuns:
     """Build and train a fresh model per seed; ``torch.manual_seed(seed)`` fixes its initial weights.
 
-    ``train_kwargs`` go to :func:`autograder.training.train` (``epochs``, ``lr``, ``weight_decay``,
+    ``train_kwargs`` go to :func:`autograder.lab.training.train` (``epochs``, ``lr``, ``weight_decay``,
     ``device``, ...). With a ``probe`` the runs go through :func:`train_tracked` (``probe_every``).
     """
     if not seeds:

@@ -3,7 +3,7 @@
 Three parts, each of which must pass (the command exits 1 otherwise):
 
 1. **nbgrader pipeline.** A throwaway course: ``generate_assignment`` for every assignment, one
-   submission for the solution and one per catalogue entry (:mod:`autograder.catalogue`), one
+   submission for the solution and one per catalogue entry (:mod:`autograder.grading.catalogue`), one
    ``nbgrader autograde`` call per assignment, scores read from the gradebook. The solutions must
    score full marks; every entry must lose points. A table shows entry, assignment, points lost and the
    test cells that caught it.
@@ -54,7 +54,7 @@ def run_pipeline(workdir: Path | None, progress: bool, jobs: int = 2) -> bool:
     """Part 1. Return True when the solutions score full marks and every entry loses points."""
     from tqdm.auto import tqdm
 
-    from .grading import SOLUTION_STUDENT, autograde
+    from .autograde import SOLUTION_STUDENT, autograde
 
     print("== 1. nbgrader: generate_assignment + autograde (solutions and every catalogue entry)")
     start = time.perf_counter()
@@ -106,9 +106,10 @@ def run_pipeline(workdir: Path | None, progress: bool, jobs: int = 2) -> bool:
 
 def run_matrix() -> bool:
     """Part 2. Every check catches an entry on its merits; the solutions pass every check."""
-    from . import checks
-    from .checks import scratch
-    from .grading import SOLUTION_STUDENT, check_matrix_in_subprocess
+    from autograder import checks
+    from autograder.checks import scratch
+
+    from .autograde import SOLUTION_STUDENT, check_matrix_in_subprocess
 
     print("\n== 2. coverage: every check on every entry (in a child process)")
     start = time.perf_counter()
@@ -152,7 +153,7 @@ def run_statistics(runs: int, progress: bool) -> bool:
     import torch
     from tqdm.auto import tqdm
 
-    from . import checks
+    from autograder import checks
 
     print(f"\n== 3. false failures: every statistical check on the reference, {runs:,} seeds each")
     start = time.perf_counter()

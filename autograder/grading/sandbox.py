@@ -1,7 +1,7 @@
 """Run a student's kernel with limits, and without sight of hidden tests or other students' work.
 
 nbgrader runs student code unsandboxed, in the same kernel as the hidden tests. The class grader
-(:mod:`autograder.classroom`) starts each kernel through this module's launcher instead, named in a
+(:mod:`autograder.grading.classroom`) starts each kernel through this module's launcher instead, named in a
 kernelspec (:func:`write_kernelspec`), so that every notebook runs:
 
 * with a memory limit (``RLIMIT_AS``) and a file-size limit (``RLIMIT_FSIZE``) on the kernel;
@@ -70,7 +70,7 @@ def isolation_available() -> tuple[bool, str]:
         return False, "kernel isolation needs root (namespaces and mounts); running with limits only"
     with tempfile.TemporaryDirectory() as empty:
         probe = subprocess.run(
-            [sys.executable, "-m", "autograder.sandbox", "--probe"],
+            [sys.executable, "-m", "autograder.grading.sandbox", "--probe"],
             capture_output=True, text=True, timeout=60, cwd=empty,
         )  # fmt: skip
     if probe.returncode != 0:
@@ -102,7 +102,7 @@ def write_kernelspec(
     """Write a kernelspec whose kernel starts through the launcher; put ``jupyter_path`` on JUPYTER_PATH."""
     kernel_dir = jupyter_path / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "autograder.sandbox", "--memory-mb", str(limits.memory_mb)]
+    argv = [sys.executable, "-m", "autograder.grading.sandbox", "--memory-mb", str(limits.memory_mb)]
     argv += ["--file-mb", str(limits.max_file_mb)]
     for path in hide:
         argv += ["--hide", str(Path(path).resolve())]
@@ -269,7 +269,9 @@ def _launch(command: Sequence[str], hide: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.sandbox", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.grading.sandbox", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     parser.add_argument("--file-mb", type=int, default=Limits.max_file_mb)
     parser.add_argument("--hide", action="append", default=[], help="a path the kernel must not see")

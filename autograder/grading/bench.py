@@ -1,7 +1,7 @@
 """``python -m autograder bench-grading``: how fast the class grader is, with one worker and with all.
 
 It builds a synthetic class (the solution and every catalogue entry of an assignment, cycled; see
-:mod:`autograder.synthetic_class`) in a throwaway course and grades it with each worker count in turn,
+:mod:`autograder.grading.synthetic_class`) in a throwaway course and grades it with each worker count in turn,
 in one run, regrading everything each time. It prints wall time, seconds per submission and the
 speed-up side by side, and checks the course's targets: at most 15 s per submission with one worker,
 and 200 submissions in at most 30 minutes with all cores.

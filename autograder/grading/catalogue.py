@@ -773,7 +773,7 @@ def entries(assignment: str | None = None) -> list[WrongAnswer]:
 FROM_SCRATCH_VERDICT: tuple[str, ...] = ("from-scratch verdict",)
 
 #: Which checks catch each entry on their merits (kept equal to the actual verdicts by the tests;
-#: regenerate with ``python -m autograder.grading``).
+#: regenerate with ``python -m autograder.grading.autograde``).
 CAUGHT_BY: dict[str, tuple[str, ...]] = {
     "randn_mask": (
         "masks.check_forward_expectation",

@@ -9,7 +9,7 @@ For every available device and every size, one run times forward + backward of
 
 interleaving the methods within each repetition so drift in the machine's speed hits them alike. Times
 are medians of the repetitions; ratios divide by native's and clone's medians from the same run. Bytes
-saved for backward are measured with saved-tensor hooks (:mod:`autograder.memory`).
+saved for backward are measured with saved-tensor hooks (:mod:`autograder.lab.memory`).
 
 Chapter 2 of the book and ``python -m autograder bench`` both call :func:`run_benchmark`.
 """
@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from autograder.reference import KEEP_MASK_STRATEGIES, dropout
+
 from .memory import saved_bytes
-from .reference import KEEP_MASK_STRATEGIES, dropout
 
 DEFAULT_SIZES: tuple[int, ...] = (2**20, 2**22, 2**24)
 NATIVE = "F.dropout"

@@ -1,0 +1,163 @@
+"""``python -m autograder grade ASSIGNMENT``: autograde a whole class through nbgrader, in parallel.
+
+nbgrader grades one submission after another and trusts student code. This command runs one
+``nbgrader autograde ASSIGNMENT --student S`` per submission (:mod:`~autograder.grading.run_submission`),
+several at once, each one
+
+* checked first (:mod:`~autograder.grading.preflight`): a missing or invalid notebook, an empty one or
+  one from another assignment gets a clear result without running anything; deleted test cells are put
+  back, so the tests still run and count;
+* run under limits: a time limit per cell (nbgrader's) and per notebook, and a kernel started through
+  :mod:`autograder.grading.sandbox` (memory and file-size limits, a private copy of the submission
+  folder, hidden tests and other students' work out of sight, no network);
+* recorded whatever happens: every submission ends with a score (0 when nothing could be graded) and
+  a reason, in ``grades/<assignment>.csv`` beside the autograded folder, in the summary table and,
+  when nbgrader graded it, in the gradebook (exported with ``nbgrader export``); see
+  :mod:`~autograder.grading.report`.
+
+Re-running grades only new or changed submissions (:mod:`~autograder.grading.state`) unless
+``--force`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from .course import ROOT, Course, load_course, nbgrader_env, socket_dirs, sqlite_path, uses_tcp
+from .gradebook import assignment_cells, register_assignment
+from .report import export_gradebook, format_report, write_csv
+from .results import ClassReport, StudentResult, fingerprint
+from .run_submission import GradingSetup, grade_student
+from .sandbox import Limits, isolation_available, network_isolation_available, write_kernelspec
+from .state import load_state, save_result, students_with_submissions
+
+
+def grade_class(
+    assignment: str,
+    *,
+    course: Course | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    limits: Limits | None = None,
+    isolate: bool = True,
+    progress: bool = True,
+) -> ClassReport:
+    """Grade every submission of ``assignment``; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    course = course or load_course()
+    limits = limits or Limits()
+    start = time.perf_counter()
+    try:
+        cells = assignment_cells(course, assignment)
+    except LookupError:
+        register_assignment(course, assignment)
+        cells = assignment_cells(course, assignment)
+    workers = max(1, jobs or os.cpu_count() or 1)
+    state = load_state(course, assignment)
+
+    students = students_with_submissions(course, assignment)
+    todo, skipped = [], []
+    prints = {}
+    for student in students:
+        folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
+        prints[student] = fingerprint(folder)
+        previous = state.get(student)
+        if not force and previous and previous.get("fingerprint") == prints[student]:
+            skipped.append(student)
+        else:
+            todo.append(student)
+
+    for folder in (course.submitted, course.autograded, course.feedback):
+        folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
+    kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
+    try:
+        isolated, isolation = isolation_available() if isolate else (False, "isolation turned off")
+        offline = False
+        if isolate:
+            if uses_tcp(course.db_url):
+                isolation += "; network NOT isolated (the gradebook is reached over TCP)"
+            else:
+                offline, why = network_isolation_available()
+                if not offline:
+                    isolation += f"; {why}"
+        hide = [course.source, course.submitted, course.autograded, course.feedback, course.workspace]
+        hide += [course.root / ".git", *socket_dirs(course.db_url)]
+        sqlite = sqlite_path(course.db_url)
+        if sqlite is not None:
+            hide.append(sqlite.parent if sqlite.parent != course.root else sqlite)
+        hide = [path for path in dict.fromkeys(hide) if path.exists() and path != course.root]
+        write_kernelspec(kernels, hide=hide, limits=limits, isolate=isolated)
+        env = nbgrader_env()
+        env["JUPYTER_PATH"] = str(kernels) + os.pathsep + env.get("JUPYTER_PATH", "")
+        setup = GradingSetup(course, assignment, cells, limits, env, offline, isolation)
+
+        results: list[StudentResult] = []
+        with (
+            ThreadPoolExecutor(max_workers=workers) as pool,
+            tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar,
+        ):
+            futures = {pool.submit(grade_student, setup, student): student for student in todo}
+            for future in as_completed(futures):
+                student = futures[future]
+                try:
+                    result = future.result()
+                except Exception as error:  # noqa: BLE001 - grade_student never raises; belt and braces
+                    result = StudentResult(student, "failed", 0.0, cells.max_score, f"grader error: {error}")
+                # After grading: a repaired submission (restored test cells) counts as unchanged next time.
+                submitted = course.step_path(course.coursedir.submitted_directory, student, assignment)
+                result.fingerprint = fingerprint(submitted) if submitted.is_dir() else prints[student]
+                results.append(result)
+                save_result(course, assignment, state, result)
+                bar.update()
+    finally:
+        shutil.rmtree(kernels, ignore_errors=True)
+
+    csv_path = write_csv(course, assignment, state)
+    export_path = export_gradebook(course)
+    results.sort(key=lambda result: result.student)
+    return ClassReport(
+        assignment, results, skipped, time.perf_counter() - start, workers, isolation, csv_path, export_path
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("assignment", help="the assignment to grade, e.g. masks")
+    parser.add_argument("--jobs", "-j", type=int, help="parallel graders (default: all cores)")
+    parser.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    parser.add_argument("--course", type=Path, default=ROOT, help="course root (holds nbgrader_config.py)")
+    parser.add_argument("--db-url", help="gradebook URL (default: the course's, SQLite)")
+    parser.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout_s, help="seconds per cell")
+    parser.add_argument(
+        "--notebook-timeout", type=int, default=Limits.notebook_timeout_s, help="seconds per notebook"
+    )
+    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="kernel memory limit")
+    parser.add_argument("--no-isolation", action="store_true", help="run kernels with limits only")
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = Limits(
+        cell_timeout_s=args.cell_timeout, notebook_timeout_s=args.notebook_timeout, memory_mb=args.memory_mb
+    )
+    try:
+        course = load_course(args.course, args.db_url)
+        report = grade_class(
+            args.assignment,
+            course=course,
+            jobs=args.jobs,
+            force=args.force,
+            limits=limits,
+            isolate=not args.no_isolation,
+        )
+    except (LookupError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    return 0

@@ -1,0 +1,75 @@
+"""What class grading writes for the instructor: the CSV of grades, nbgrader's export, the summary table."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .course import Course, nbgrader_env
+from .results import ClassReport
+
+
+def write_csv(course: Course, assignment: str, state: dict[str, dict[str, Any]]) -> Path:
+    path = course.grades_dir() / f"{assignment}.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "score", "max_score", "status", "message"])
+        for student in sorted(state):
+            row = state[student]
+            writer.writerow([student, row["score"], row["max_score"], row["status"], row["message"]])
+    return path
+
+
+def export_gradebook(course: Course) -> Path | None:
+    """nbgrader's own CSV export of the whole gradebook (None if nbgrader could not export)."""
+    target = course.grades_dir() / "nbgrader-export.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", "--to", str(target),
+         f"--CourseDirectory.db_url={course.db_url}"],
+        cwd=course.root, env=nbgrader_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    return target if result.returncode == 0 and target.is_file() else None
+
+
+def format_report(report: ClassReport) -> str:
+    """The summary table: who was graded, score statistics and distribution, failures and reasons."""
+    lines = [
+        f"assignment {report.assignment}: {len(report.results)} graded now, "
+        f"{len(report.skipped)} unchanged since the last run (use --force to regrade), "
+        f"{report.seconds:.1f} s with {report.workers} worker(s)",
+        f"isolation: {report.isolation}",
+    ]
+    if report.results:
+        scores = [r.score for r in report.results]
+        total = report.results[0].max_score or 1.0
+        lines.append(
+            f"score: mean {statistics.mean(scores):.2f} / {total:g}, median {statistics.median(scores):.2f}, "
+            f"min {min(scores):.2f}, max {max(scores):.2f}"
+        )
+        lines.append("distribution (share of the maximum):")
+        bins = [0] * 5
+        for score in scores:
+            bins[min(4, int(5 * score / total))] += 1
+        for index, count in enumerate(bins):
+            low, high = 20 * index, 20 * (index + 1)
+            closing = "]" if index == 4 else ")"
+            lines.append(f"  [{low:>3}%, {high:>3}%{closing} {'#' * count} {count}")
+        lines.append("")
+        lines.append(f"{'student':<24}{'score':>8}{'max':>6}  {'status':<8} message")
+        for result in report.results:
+            message = result.message if len(result.message) <= 160 else result.message[:157] + "..."
+            score = f"{result.score:>8.2f}{result.max_score:>6g}"
+            lines.append(f"{result.student:<24}{score}  {result.status:<8} {message}")
+    failures = [r for r in report.results if r.status == "failed"]
+    lines.append("")
+    lines.append(f"failures: {len(failures)}" + ("" if failures else " (every submission was scored)"))
+    for result in failures:
+        lines.append(f"  {result.student}: {result.message}")
+    lines.append(f"grades: {report.csv_path}")
+    if report.export_path:
+        lines.append(f"nbgrader export: {report.export_path}")
+    return "\n".join(lines)

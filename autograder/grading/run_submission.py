@@ -1,0 +1,155 @@
+"""Grading one submission: preflight, then ``nbgrader autograde`` under limits, then a result that says why.
+
+:func:`grade_student` never raises: a submission that cannot be read, runs past the notebook time
+limit, kills its kernel or makes nbgrader fail still ends with a
+:class:`~autograder.grading.results.StudentResult` (score 0 when nothing could be scored) and a
+message naming the reason; the failed tests' messages come from the autograded notebook.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import nbformat
+
+from .cells import grade_id, test_ids
+from .course import Course, last_error_line, with_sqlite_busy_timeout
+from .gradebook import AssignmentCells, read_score
+from .preflight import preflight
+from .results import StudentResult
+from .sandbox import KERNEL_NAME, Limits, offline_command
+
+
+def kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    processes = parent.children(recursive=True) + [parent]
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=10)
+
+
+@dataclass(frozen=True)
+class GradingSetup:
+    """Everything the per-student runs share."""
+
+    course: Course
+    assignment: str
+    cells: AssignmentCells
+    limits: Limits
+    env: dict[str, str]
+    offline: bool
+    isolation: str
+
+
+def _error_text(output: Any) -> str:
+    text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip().rstrip(":")
+    return " ".join(text.split())[:300]
+
+
+def _notebook_messages(
+    course: Course, assignment: str, student: str, failed: set[str]
+) -> tuple[dict[str, str], list[str]]:
+    """From the autograded notebook: each failed test's error message, and the errors of the student's
+    own cells (a cell that raised, timed out or hit the memory limit explains the failures after it)."""
+    folder = course.step_path(course.coursedir.autograded_directory, student, assignment)
+    tests: dict[str, str] = {}
+    own: list[str] = []
+    for path in folder.glob("*.ipynb"):
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001, S112 - an unreadable copy only costs the messages
+            continue
+        tests_here = test_ids(notebook.cells)
+        for index, cell in enumerate(notebook.cells, start=1):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if not errors:
+                continue
+            name = grade_id(cell)
+            if name in failed:
+                tests[name] = _error_text(errors[-1])
+            elif name not in tests_here:
+                own.append(f"your cell {name or f'#{index}'} raised {_error_text(errors[-1])}")
+    return tests, own
+
+
+_KERNEL_DIED = ("DeadKernelError", "Kernel died", "kernel died")
+_KERNEL_DID_NOT_START = ("Kernel didn't respond", "sandbox: ")
+
+
+def grade_student(setup: GradingSetup, student: str) -> StudentResult:
+    """Preflight, then ``nbgrader autograde`` for one student under the limits; never raises."""
+    start = time.perf_counter()
+    max_score = setup.cells.max_score
+
+    def failed(message: str) -> StudentResult:
+        return StudentResult(student, "failed", 0.0, max_score, message, seconds=time.perf_counter() - start)
+
+    try:
+        checked = preflight(setup.course, setup.assignment, student, setup.cells)
+    except Exception as error:  # noqa: BLE001 - a crash here must not stop the class
+        return failed(f"could not read the submission ({type(error).__name__}: {error})")
+    if checked.problem is not None:
+        return failed(checked.problem)
+    note = "; ".join(checked.repairs)
+    command = [
+        sys.executable, "-m", "nbgrader", "autograde", setup.assignment,
+        "--student", student, "--force", "--create",
+        f"--Execute.timeout={setup.limits.cell_timeout_s}",
+        "--Execute.kernel_name=" + KERNEL_NAME,
+        "--Execute.interrupt_on_timeout=True",
+        f"--CourseDirectory.db_url={with_sqlite_busy_timeout(setup.course.db_url)}",
+    ]  # fmt: skip
+    if setup.offline:
+        command = offline_command(command)
+    process = subprocess.Popen(
+        command,
+        cwd=setup.course.root,
+        env=setup.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=setup.limits.notebook_timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_tree(process.pid)
+        process.communicate()
+        return failed(
+            f"stopped after the notebook time limit of {setup.limits.notebook_timeout_s} s "
+            f"(an endless loop?); nothing could be scored"
+        )
+    if any(marker in output for marker in _KERNEL_DID_NOT_START):
+        # The grader's fault, not the student's: say so, and leave no misleading zero in the gradebook.
+        return failed(f"the grading kernel did not start, so nothing ran (a grader problem): "
+                      f"{last_error_line(output)}")  # fmt: skip
+    score = read_score(setup.course, setup.assignment, student)
+    if any(marker in output for marker in _KERNEL_DIED):
+        problem = (
+            "the kernel died while running the notebook (os._exit, a crash, or the memory limit); "
+            "the cells after that point could not run"
+        )
+    elif process.returncode != 0:
+        problem = f"nbgrader reported: {last_error_line(output)}"
+    else:
+        problem = ""
+    if score is None:
+        return failed(problem or "nbgrader recorded no grade for it")
+    points, total, failed_tests = score
+    messages, own_errors = _notebook_messages(setup.course, setup.assignment, student, set(failed_tests))
+    details = [f"{test}: {messages.get(test, 'no points')}" for test in failed_tests]
+    message = "; ".join(part for part in [note, problem, *own_errors, *details] if part)
+    return StudentResult(student, "graded", points, total, message, failed_tests, time.perf_counter() - start)
+
