@@ -233,18 +233,7 @@ def caught_by(matrix: dict[str, dict[str, str | None]]) -> dict[str, tuple[str, 
     return result
 
 
-def format_caught_by(table: dict[str, tuple[str, ...]]) -> str:
-    """The ``CAUGHT_BY`` literal for :mod:`autograder.grading.catalogue`."""
-    from .catalogue import FROM_SCRATCH_VERDICT
+if __name__ == "__main__":  # record CAUGHT_BY as the checks decide it now
+    from .catalogue import write_caught_by
 
-    lines = ["CAUGHT_BY: dict[str, tuple[str, ...]] = {"]
-    for name, checks_ in table.items():
-        if checks_ == FROM_SCRATCH_VERDICT:
-            lines.append(f'    "{name}": FROM_SCRATCH_VERDICT,')
-        else:
-            lines.append(f'    "{name}": (' + "".join(f'"{c}", ' for c in checks_).rstrip() + "),")
-    return "\n".join(lines + ["}"])
-
-
-if __name__ == "__main__":  # print CAUGHT_BY as it is now, to paste into catalogue.py
-    print(format_caught_by(caught_by(check_matrix_in_subprocess())))
+    print(f"wrote {write_caught_by(caught_by(check_matrix_in_subprocess()))}")

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .catalogue import CATALOGUE
@@ -28,6 +30,72 @@ from .course import ASSIGNMENTS
 
 #: Seeds for the statistical runs start here (far from the checks' default seeds).
 SEED_BASE = 1_000_000
+
+
+@dataclass
+class PipelineResult:
+    """Part 1: points each submission lost through the real nbgrader pipeline."""
+
+    solutions_lost: dict[str, float]  # assignment -> points the solution lost (0 expected)
+    entries_lost: dict[str, float]  # catalogue entry -> points it lost (> 0 expected)
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.solutions_lost.values()) and all(v > 0 for v in self.entries_lost.values())
+
+    @property
+    def missed(self) -> list[str]:
+        return [name for name, lost in self.entries_lost.items() if lost <= 0]
+
+
+@dataclass
+class MatrixResult:
+    """Part 2: which entries each check catches on its merits, and checks failing a solution."""
+
+    catches: dict[str, list[str]]  # check -> entries it catches (besides from-scratch verdicts)
+    solution_failures: dict[str, dict[str, str]]  # assignment -> failing check -> message
+    false_failure_bounds: dict[str, float]  # assignment -> union bound on failing a correct answer
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(self.catches.values())
+            and not self.solution_failures
+            and all(bound < 1e-6 for bound in self.false_failure_bounds.values())
+        )
+
+
+@dataclass
+class StatisticsResult:
+    """Part 3: failures of the statistical checks on the reference over many seeds (0 expected)."""
+
+    runs: int  # seeds x statistical checks
+    failures: dict[str, int]  # check -> failing seeds
+    expected_failures: float
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.failures.values())
+
+
+@dataclass
+class SelfcheckReport:
+    """What ``selfcheck`` found; a part that was skipped is None."""
+
+    pipeline: PipelineResult | None = None
+    matrix: MatrixResult | None = None
+    statistics: StatisticsResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(part.ok for part in (self.pipeline, self.matrix, self.statistics) if part is not None)
+
+    def to_json(self) -> dict[str, object]:
+        parts = {"pipeline": self.pipeline, "matrix": self.matrix, "statistics": self.statistics}
+        data: dict[str, object] = {"ok": self.ok}
+        for key, part in parts.items():
+            data[key] = None if part is None else {**asdict(part), "ok": part.ok}
+        return data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--jobs", type=int, default=2, help="assignments autograded at once (default 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
 
 
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
@@ -50,8 +119,8 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     return "\n".join([fmt.format(*header), line, *(fmt.format(*map(str, r)) for r in rows)])
 
 
-def run_pipeline(workdir: Path | None, progress: bool, jobs: int = 2) -> bool:
-    """Part 1. Return True when the solutions score full marks and every entry loses points."""
+def run_pipeline(workdir: Path | None, progress: bool, jobs: int = 2) -> PipelineResult:
+    """Part 1: the solutions must score full marks and every entry must lose points."""
     from tqdm.auto import tqdm
 
     from .autograde import SOLUTION_STUDENT, autograde
@@ -68,12 +137,10 @@ def run_pipeline(workdir: Path | None, progress: bool, jobs: int = 2) -> bool:
         )
         results = autograde(work, CATALOGUE, ASSIGNMENTS, jobs=jobs, progress=bar)
         bar.close()
-    ok = True
     rows = []
     for assignment in ASSIGNMENTS:
         solution = results[(assignment, SOLUTION_STUDENT)]
         full = solution.lost == 0
-        ok &= full
         rows.append(
             (
                 f"(solution) {'OK' if full else 'NOT FULL MARKS'}",
@@ -85,7 +152,6 @@ def run_pipeline(workdir: Path | None, progress: bool, jobs: int = 2) -> bool:
     for entry in CATALOGUE:
         result = results[(entry.assignment, entry.name)]
         caught = result.lost > 0
-        ok &= caught
         rows.append(
             (
                 entry.name + ("" if caught else "  <-- MISSED"),
@@ -95,17 +161,19 @@ def run_pipeline(workdir: Path | None, progress: bool, jobs: int = 2) -> bool:
             )
         )
     print(_table(rows, ("entry", "assignment", "points lost", "caught by (test cells)")))
-    missed = sum(1 for e in CATALOGUE if results[(e.assignment, e.name)].lost == 0)
-    print(
-        f"{len(CATALOGUE) - missed} of {len(CATALOGUE)} entries lose points; solutions at full marks: "
-        f"{all(results[(a, SOLUTION_STUDENT)].lost == 0 for a in ASSIGNMENTS)} "
-        f"({time.perf_counter() - start:.0f} s)"
+    result = PipelineResult(
+        {a: results[(a, SOLUTION_STUDENT)].lost for a in ASSIGNMENTS},
+        {e.name: results[(e.assignment, e.name)].lost for e in CATALOGUE},
     )
-    return ok
+    print(
+        f"{len(CATALOGUE) - len(result.missed)} of {len(CATALOGUE)} entries lose points; solutions at full "
+        f"marks: {not any(result.solutions_lost.values())} ({time.perf_counter() - start:.0f} s)"
+    )
+    return result
 
 
-def run_matrix() -> bool:
-    """Part 2. Every check catches an entry on its merits; the solutions pass every check."""
+def run_matrix() -> MatrixResult:
+    """Part 2: every check must catch an entry on its merits; the solutions must pass every check."""
     from autograder import checks
     from autograder.checks import scratch
 
@@ -114,13 +182,14 @@ def run_matrix() -> bool:
     print("\n== 2. coverage: every check on every entry (in a child process)")
     start = time.perf_counter()
     matrix = check_matrix_in_subprocess()
-    ok = True
+    solution_failures = {}
     for assignment in ASSIGNMENTS:
         failing = {k: v for k, v in matrix[f"{assignment}:{SOLUTION_STUDENT}"].items() if v}
         if failing:
-            ok = False
+            solution_failures[assignment] = failing
             print(f"solution of {assignment} fails checks: {failing}")
     rows = []
+    catches = {}
     for name, info in checks.REGISTRY.items():
         caught = [
             key.split(":", 1)[1]
@@ -129,7 +198,7 @@ def run_matrix() -> bool:
             and verdicts.get(name)
             and not scratch.is_verdict(verdicts[name])
         ]
-        ok &= bool(caught)
+        catches[name] = caught
         rate = f"{info.false_failure_rate:.0e}" if info.statistical else "exact"
         rows.append(
             (
@@ -139,17 +208,17 @@ def run_matrix() -> bool:
             )
         )
     print(_table(rows, ("check", "false failures", "catches (besides from-scratch verdicts)")))
-    for assignment, total in checks.false_failure_rates().items():
+    bounds = checks.false_failure_rates()
+    for assignment, total in bounds.items():
         print(
             f"{assignment}: a correct answer fails some check with probability <= {total:.1e} (union bound)"
         )
-        ok &= total < 1e-6
     print(f"({time.perf_counter() - start:.0f} s)")
-    return ok
+    return MatrixResult(catches, solution_failures, bounds)
 
 
-def run_statistics(runs: int, progress: bool) -> bool:
-    """Part 3. Every statistical check on the reference with ``runs`` seeds: zero failures expected."""
+def run_statistics(runs: int, progress: bool) -> StatisticsResult:
+    """Part 3: every statistical check on the reference with ``runs`` seeds; zero failures expected."""
     import torch
     from tqdm.auto import tqdm
 
@@ -192,17 +261,40 @@ def run_statistics(runs: int, progress: bool) -> bool:
     for name, cases in failures.items():
         for seed, message in cases[:3]:
             print(f"  {name} seed {seed}: {message}")
-    return total == 0
+    counts = {name: len(failures.get(name, [])) for name, _ in bodies}
+    return StatisticsResult(runs * len(bodies), counts, expected_total)
+
+
+def selfcheck(
+    *,
+    pipeline: bool = True,
+    matrix: bool = True,
+    stat_runs: int = 10_000,
+    workdir: Path | None = None,
+    jobs: int = 2,
+    progress: bool = True,
+) -> SelfcheckReport:
+    """Run the chosen parts (printing their tables) and return what they found."""
+    report = SelfcheckReport()
+    if pipeline:
+        report.pipeline = run_pipeline(workdir, progress, jobs)
+    if matrix:
+        report.matrix = run_matrix()
+    if stat_runs > 0:
+        report.statistics = run_statistics(stat_runs, progress)
+    return report
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = not args.no_progress
-    ok = True
-    if not args.skip_nbgrader:
-        ok &= run_pipeline(args.workdir, progress, args.jobs)
-    if not args.skip_matrix:
-        ok &= run_matrix()
-    if args.stat_runs > 0:
-        ok &= run_statistics(args.stat_runs, progress)
-    print("\nselfcheck: " + ("PASSED" if ok else "FAILED"))
-    return 0 if ok else 1
+    report = selfcheck(
+        pipeline=not args.skip_nbgrader,
+        matrix=not args.skip_matrix,
+        stat_runs=args.stat_runs,
+        workdir=args.workdir,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report.to_json(), indent=1))
+    print("\nselfcheck: " + ("PASSED" if report.ok else "FAILED"))
+    return 0 if report.ok else 1

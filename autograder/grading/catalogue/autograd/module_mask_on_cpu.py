@@ -1,0 +1,16 @@
+"""Torch.rand(x.shape) in forward: the mask is made on the CPU whatever x's device."""
+
+
+# %% dropout_function
+class DropoutFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, p, generator=None):
+        mask = torch.rand(x.shape, generator=generator) < 1.0 - p
+        ctx.save_for_backward(mask)
+        ctx.scale = 1.0 / (1.0 - p)
+        return x * mask * ctx.scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (mask,) = ctx.saved_tensors
+        return grad_output * mask * ctx.scale, None, None

@@ -1,0 +1,16 @@
+"""One mask of shape x.shape[-1:] shared by every row of the batch."""
+
+
+# %% dropout_function
+class DropoutFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, p, generator=None):
+        mask = (torch.rand(x.shape[-1:], generator=generator, device=x.device) < 1.0 - p).expand(x.shape)
+        ctx.save_for_backward(mask)
+        ctx.scale = 1.0 / (1.0 - p)
+        return x * mask * ctx.scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (mask,) = ctx.saved_tensors
+        return grad_output * mask * ctx.scale, None, None
