@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "autograder.grading.classroom",
         "autograde every submission of an assignment in parallel, sandboxed, with a summary",
     ),
+    "export": (
+        "autograder.grading.lms_export",
+        "write the gradebook for a learning management system (Canvas's gradebook CSV by default)",
+    ),
     "bench-grading": (
         "autograder.grading.bench",
         "grade a synthetic class with one worker and with all cores; seconds per submission",

@@ -115,6 +115,8 @@ def load_course(root: Path = ROOT, db_url: str | None = None) -> Course:
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
+    if not (root / "nbgrader_config.py").is_file():
+        raise FileNotFoundError(f"{root} is not a course: it has no nbgrader_config.py")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     if db_url:
         config.CourseDirectory.db_url = db_url
