@@ -155,17 +155,19 @@ print("REPORT" + json.dumps(report))
 def test_a_student_module_named_like_the_standard_library_is_never_imported(
     classroom: dict[str, Path], name: str
 ) -> None:
-    marker = classroom["root"] / f"hijacked-{name}"
-    payload = f"open({str(marker)!r}, 'w').write('ran')\n"
+    marker = classroom["root"] / f"hijacked-{name}"  # where the launcher (outside) would write
+    payload = f"for _path in [{str(marker)!r}, '/tmp/hijacked']:\n"  # ... and where the kernel would
+    payload += "    try:\n        open(_path, 'w').write('ran')\n    except OSError:\n        pass\n"
     if name.endswith(".pth"):
-        payload = "import os; " + payload.strip() + "\n"
+        payload = "import os; exec(" + repr(payload) + ")\n"
     (classroom["alice"] / name).write_text(payload)
-    code = ATTEMPT + "import argparse, site\nreport['argparse'] = argparse.__file__\n"
-    code += "print('REPORT' + json.dumps(report))\n"
+    code = ATTEMPT + "import argparse, site\nreport['files'] = [argparse.__file__, site.__file__]\n"
+    code += "report['hijacked'] = os.path.exists('/tmp/hijacked')\nprint('REPORT' + json.dumps(report))\n"
     result, _ = _sandbox(classroom, code)
     report = _report(result)
-    assert not marker.exists(), f"{name} in the submission folder ran (launcher or kernel)"
-    assert "/tmp/submission" not in report["argparse"]
+    assert not marker.exists(), f"{name} in the submission folder ran in the launcher"
+    assert report["hijacked"] is False, f"{name} in the submission folder ran in the kernel"
+    assert not any(path.startswith("/tmp/submission") for path in report["files"]), report
 
 
 def test_kernel_interfaces_are_read_only(classroom: dict[str, Path]) -> None:
@@ -369,14 +371,8 @@ def test_kernelspec_starts_the_kernel_isolated_through_the_launcher(tmp_path: Pa
     assert kernel[1] == "-I" and kernel[-2:] == ["-f", "{connection_file}"]
 
 
-UNPRIVILEGED = r"""
-import json, os, socket, time
-report = {}
-def attempt(name, fn):
-    try:
-        report[name] = ["ok", repr(fn())[:80]]
-    except BaseException as error:
-        report[name] = ["blocked", type(error).__name__]
+UNPRIVILEGED = ATTEMPT + r"""
+import socket, time
 attempt("own", lambda: open("data.txt").read())
 attempt("hidden", lambda: os.listdir(HIDDEN))
 swappiness = "/proc/sys/vm/swappiness"
