@@ -32,6 +32,7 @@ from autograder.grading.sandbox import (
     write_kernelspec,
 )
 from autograder.grading.sandbox.cgroups import kernel_cgroup
+from autograder.grading.sandbox.private_copy import refused_entries
 
 ISOLATION, WHY = isolation_available()
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux-only")
@@ -218,6 +219,7 @@ print("REPORT" + json.dumps(report))
     assert "solution_link.py (symbolic link)" in refused and "folder_link (symbolic link)" in refused
     assert "pipe (FIFO)" in refused
     assert any(item.startswith("grades_hardlink.db (hard link") for item in refused), refused
+    assert sorted(refused_entries(str(alice))) == sorted(refused), "what a preflight check can refuse"
 
 
 def test_no_network_and_no_signals_to_the_grader(classroom: dict[str, Path]) -> None:

@@ -281,7 +281,7 @@ def launch(command: Sequence[str], hide: Sequence[str], limits: Limits, *, isola
         started = {
             "isolation": f"bubblewrap: private file view, private copy in {WORK}, {network}, {seccomp_text}",
             "limits": limits_text,
-            "refused": [f"{path} ({why})" for path, why in files.refused],
+            "refused": [f"{path} ({why})" for path, why in files.refused],  # as refused_entries() says
         }
         return _run(argv, fds, cgroup, limits, (status_read, status_write), status, started)
     finally:

@@ -98,3 +98,13 @@ def _walk(dir_fd: int, prefix: str, depth: int, found: SubmissionFiles) -> None:
                 found.files.append((relative, fd))
     finally:
         os.close(dir_fd)
+
+
+def refused_entries(folder: str) -> list[str]:
+    """What :func:`collect` would leave out of ``folder``'s copy, as "path (why)" (for a preflight check).
+
+    nbgrader copies a submission into the autograded and feedback folders with ``shutil.copy``, which
+    follows links: refuse such a submission before nbgrader runs, not only in the kernel's copy."""
+    found = collect(folder)
+    found.close()
+    return [f"{path} ({why})" for path, why in found.refused]
