@@ -242,14 +242,15 @@ def launch(command: Sequence[str], hide: Sequence[str], limits: Limits, *, isola
     files: SubmissionFiles | None = None
     opened: list[int] = []  # besides the submission's files: closed when the kernel ends
     try:
+        address_space = f"{limits.memory_mb} MiB of address space per process"
         if cgroup is not None:
-            limits_text = cgroup.describe()
-        elif isolate:
-            limits_text = (f"per process: {limits.memory_mb} MiB of address space each, at most "
-                           f"{limits.max_processes} processes (RLIMIT_NPROC in the sandbox's user namespace; "
-                           f"root is exempt) [{why_no_cgroup}]")  # fmt: skip
+            limits_text = f"{cgroup.describe()}; also {address_space}"
+        elif isolate and os.geteuid() != 0:
+            limits_text = (f"{address_space}; at most {limits.max_processes} processes in the sandbox "
+                           f"(RLIMIT_NPROC in its own user namespace) [{why_no_cgroup}]")  # fmt: skip
         else:
-            limits_text = f"per process: {limits.memory_mb} MiB of address space each [{why_no_cgroup}]"
+            exempt = " (root is exempt from RLIMIT_NPROC)" if os.geteuid() == 0 else ""
+            limits_text = f"{address_space}; processes NOT capped{exempt} [{why_no_cgroup}]"
         if not isolate:
             started = {"isolation": "none (limits only)", "limits": limits_text, "refused": []}
             return _run(command, [], cgroup, limits, None, status, started)
@@ -275,7 +276,7 @@ def launch(command: Sequence[str], hide: Sequence[str], limits: Limits, *, isola
         argv = [bwrap_path(), *bwrap_arguments(view), *unset, "--", *inner]
         fds = [fd for _, fd in files.files] + [fd for fd, _ in extra] + [status_write]
         fds += [seccomp_fd] if seccomp_fd is not None else []
-        network = "its own network namespace" if share_net else "no network (an empty network namespace)"
+        network = "no network (an empty network namespace)"
         if share_net:
             network = "the grader's network namespace (tcp kernel transport)"
         started = {
