@@ -67,7 +67,8 @@ class _Budget:
             self.total -= size
             return text
         kept = text[:allowed]
-        self.text = self.total = 0
+        self.total -= allowed
+        self.text = 0
         return kept + f"\n[output cut by the grader: {len(text) - len(kept):,} more characters]\n"
 
 
