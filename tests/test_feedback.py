@@ -222,7 +222,8 @@ _XSS_CELLS = [
     " metadata={'image/png': {'width': '1 onerror=window.PWNED=6'}})",
     "display({'text/html': '<b>iso</b><script>window.PWNED=7</script>'}, raw=True,"
     " metadata={'text/html': {'isolated': True}})",
-    "class Evil:\n    def _repr_html_(self):\n        return '<img src=x onerror=\"window.PWNED=8\">'\nEvil()",
+    "class Evil:\n    def _repr_html_(self):\n"
+    "        return '<img src=x onerror=\"window.PWNED=8\">'\nEvil()",
     "print('<script>window.PWNED=9</script>')",
     "raise ValueError('<script>window.PWNED=10</script>')",
 ]
@@ -248,7 +249,8 @@ _HUGE = (
     "import base64, os\nfrom IPython.display import HTML, display\n"
     "display({'image/png': base64.b64encode(os.urandom(15_000_000)).decode()}, raw=True)\n"
     "display(HTML('<p>' + 'h' * 20_000_000 + '</p>'))\n"
-    "for _ in range(6):\n    display({'image/png': base64.b64encode(os.urandom(1_500_000)).decode()}, raw=True)"
+    "for _ in range(6):\n"
+    "    display({'image/png': base64.b64encode(os.urandom(1_500_000)).decode()}, raw=True)"
 )
 
 
