@@ -245,13 +245,13 @@ _FIGURE = (
     "fig.savefig(buffer, format='png')\ndisplay(Image(buffer.getvalue()))\n"
     "print('HONEST TEXT OUTPUT')"
 )
-_HUGE = (
-    "import base64, os\nfrom IPython.display import HTML, display\n"
-    "display({'image/png': base64.b64encode(os.urandom(15_000_000)).decode()}, raw=True)\n"
-    "display(HTML('<p>' + 'h' * 20_000_000 + '</p>'))\n"
-    "for _ in range(6):\n"
-    "    display({'image/png': base64.b64encode(os.urandom(1_500_000)).decode()}, raw=True)"
-)
+_PNG = "display({'image/png': base64.b64encode(os.urandom(%d)).decode()}, raw=True)"
+_HUGE = [
+    "import base64, os\nfrom IPython.display import HTML, display\n" + _PNG % 15_000_000,
+    "display(HTML('<p>' + 'h' * 3_000_000 + '</p>'))",
+    *[_PNG % 1_200_000] * 6,  # each fits in a cell; together they pass the notebook's budget
+    "for _ in range(100):\n    print('f' * 1_000_000)",  # streamed past the budget while it runs
+]
 
 
 def _with_cells(notebook: nbformat.NotebookNode, sources: list[str], after: str = "setup") -> None:
@@ -288,7 +288,7 @@ def _students(course: Path, secrets: Path) -> dict[str, nbformat.NotebookNode]:
     xss.cells.append(evil)
     xss.cells.append(nbformat.v4.new_raw_cell("<script>window.PWNED=17</script>"))
     huge = solution_submission(course, ASSIGNMENT)
-    _with_cells(huge, [_HUGE])
+    _with_cells(huge, _HUGE)
     return {
         "honest_wrong": honest,
         "xss": xss,
@@ -385,7 +385,8 @@ def test_autograded_notebooks_and_feedback_are_bounded_for_every_mime_type(grade
     assert notebook.stat().st_size < 10 * MiB, notebook.stat().st_size
     assert _page(course, "huge_outputs").stat().st_size < 12 * MiB
     text = notebook.read_text()
-    assert "an output of type image/png" in text and "an output of type text/html" in text
+    for words in ("an output of type image/png", "an output of type text/html", "dropped by the grader"):
+        assert words in text, words
 
 
 def test_feedback_runs_no_student_script(graded) -> None:
@@ -415,3 +416,32 @@ def test_an_honest_feedback_shows_text_figures_and_check_messages(graded) -> Non
     assert figures and len(figures[0]["src"]) > 1000, "the matplotlib figure is shown"
     headings = [h.get_text() for h in soup.find_all("h1")]
     assert any("Assignment 1" in heading for heading in headings), "markdown is still rendered"
+
+
+def test_outputs_stop_being_kept_while_a_cell_streams_past_its_budget() -> None:
+    from autograder.grading.nbgrader_plugins import BoundedExecute
+
+    executor = BoundedExecute(max_streamed_bytes=10_000, max_streamed_notebook_bytes=25_000)
+    executor.reset_execution_trackers()
+    executor.clear_before_next_output = False  # set when a cell starts
+    outs: list = []
+
+    def stream(text: str, cell: int = 0) -> None:
+        message = {
+            "msg_type": "stream",
+            "parent_header": {"msg_id": "m"},
+            "header": {"msg_type": "stream"},
+            "content": {"name": "stdout", "text": text},
+        }
+        executor.output(outs, message, None, cell)
+
+    for _ in range(100):
+        stream("x" * 1000)
+    *kept, note = outs
+    assert 9 <= len(kept) <= 10 and sum(len(out.text) for out in kept) <= 10_000, len(kept)
+    assert "dropped by the grader" in note.text
+    other: list = []
+    outs = other
+    for _ in range(30):
+        stream("y" * 1000, cell=1)
+    assert sum(out.text.count("y") for out in other) < 15_000, "the notebook budget counts every cell"

@@ -31,12 +31,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import nbformat
 from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 from .cells import is_test_cell
 from .feedback_sanitise import sanitise_notebook
-from .output_limits import OutputLimits, limit_cell_outputs
+from .output_limits import OutputLimits, limit_cell_outputs, size_of
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
@@ -102,6 +104,46 @@ class LimitOutputBytes(Preprocessor):
         return nb, resources
 
 
+class BoundedExecute(Execute):
+    """nbgrader's ``Execute`` that stops keeping a cell's outputs once they pass ``max_streamed_bytes``.
+
+    nbclient keeps every output message of a running cell in the grader's memory until the cell ends,
+    so ``while True: print('x' * 10**6)`` fills the grading process (not the sandboxed kernel) for as
+    long as the cell's time limit allows. Past the budget, per cell or per notebook, further outputs are
+    dropped as they arrive and one line says so; errors still pass (``LimitOutputBytes`` cuts them).
+    """
+
+    max_streamed_bytes = Integer(32 * 2**20, help="output bytes kept per cell while it runs").tag(config=True)
+    max_streamed_notebook_bytes = Integer(128 * 2**20, help="output bytes kept per notebook").tag(config=True)
+
+    def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> tuple[Any, dict]:
+        self._streamed: dict[int, int] = {}
+        self._stopped: set[int] = set()
+        return super().preprocess(nb, resources, km)
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        if msg.get("msg_type") == "error":
+            return super().output(outs, msg, display_id, cell_index)
+        streamed, stopped = getattr(self, "_streamed", {}), getattr(self, "_stopped", set())
+        self._streamed, self._stopped = streamed, stopped
+        size = size_of(msg.get("content", {}), self.max_streamed_bytes)
+        streamed[cell_index] = streamed.get(cell_index, 0) + size
+        if (
+            streamed[cell_index] > self.max_streamed_bytes
+            or sum(streamed.values()) > self.max_streamed_notebook_bytes
+        ):
+            if cell_index not in stopped:
+                stopped.add(cell_index)
+                note = (
+                    f"[further output of this cell was dropped by the grader: over "
+                    f"{self.max_streamed_bytes // 2**20} MiB per cell or "
+                    f"{self.max_streamed_notebook_bytes // 2**20} MiB per notebook]\n"
+                )
+                outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
 class SanitiseFeedback(Preprocessor):
     """nbconvert preprocessor: the student's HTML, scripts and metadata made harmless before rendering."""
 
@@ -120,7 +162,7 @@ FEEDBACK_PREPROCESSORS = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 AUTOGRADE_PREPROCESSORS = [
-    "nbgrader.preprocessors.Execute",
+    "autograder.grading.nbgrader_plugins.BoundedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
