@@ -99,7 +99,7 @@ def check(
     def decorate(body: Callable[..., None]) -> Callable[..., None]:
         name = f"{assignment}.{body.__name__}"
         parts = [p for p in inspect.signature(body).parameters if p != "seed"]
-        REGISTRY[name] = CheckInfo(name, assignment, ", ".join(parts), summary, intervals)
+        REGISTRY[name] = CheckInfo(name, assignment, ", ".join(parts), summary, intervals, builtin_allowed)
 
         def raw(*answers: Any, seed: int) -> None:
             """The body on plain objects, untraced and without the static policy (the self-check's runs

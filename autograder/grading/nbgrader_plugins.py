@@ -110,7 +110,7 @@ FEEDBACK_PREPROCESSORS = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 AUTOGRADE_PREPROCESSORS = [
-    "nbgrader.preprocessors.Execute",
+    "autograder.grading.judge.execute.JudgeExecute",  # test cells judged outside the kernel
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
