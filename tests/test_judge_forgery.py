@@ -51,7 +51,10 @@ torch.allclose = lambda *args, **kwargs: True
 torch.count_nonzero = lambda t, *args, **kwargs: torch.tensor(t.numel())
 torch.Tensor.__ne__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)
 """
-PATCH_VARS = "for _name in list(vars(checks)):\n    if _name.startswith('check_'):\n        vars(checks)[_name] = print\n"
+PATCH_VARS = """for _name in list(vars(checks)):
+    if _name.startswith('check_'):
+        vars(checks)[_name] = print
+"""
 PLANT_MODULES = """import sys, types
 _fake = types.ModuleType('autograder.checks')
 _fake.masks = types.SimpleNamespace(__getattr__=lambda name: (lambda *a, **k: None))
