@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute
@@ -103,6 +104,9 @@ class JudgeExecute(Execute):
             return cell
         finally:
             cell.source = original
+
+    # nbclient binds its synchronous wrapper to its own coroutine: bind it to this one.
+    execute_cell = run_sync(async_execute_cell)
 
     async def _judge(self, name: str) -> list[NotebookNode]:
         if self._dead:
