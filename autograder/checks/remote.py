@@ -57,19 +57,27 @@ class StudentValueError(StudentRaised, ValueError):
 
 
 class Transport(Protocol):
-    def request(self, text: str) -> str:
-        """Send one request (JSON text) to the probe and return its reply (JSON text)."""
+    #: True when requests and replies are dicts with raw bytes (no JSON, no base64 in between)
+    binary: bool
+
+    def request(self, request: dict) -> Any:
+        """Send one request to the probe and return its reply (JSON text, or a dict when binary)."""
         ...
 
 
 class InProcess:
-    """The probe in this process, on the objects of ``namespace`` (name -> object)."""
+    """The probe in this process, on the objects of ``namespace`` (name -> object).
+
+    Requests and replies stay dicts with tensor values as raw bytes (JSON and base64 would only cost
+    time here); the reply is still checked value by value as a kernel's would be."""
+
+    binary = True
 
     def __init__(self, namespace: dict[str, Any]) -> None:
         self.namespace = namespace
 
-    def request(self, text: str) -> str:
-        return executor.respond(self.namespace, text)
+    def request(self, request: dict) -> dict:
+        return executor.perform(self.namespace, request, binary=True)
 
 
 class Handle:
@@ -109,6 +117,7 @@ class Session:
     def __init__(self, transport: Transport, *, trace: bool = True, builtin_allowed: bool = False) -> None:
         self.transport = transport
         self.trace = trace
+        self.binary = bool(getattr(transport, "binary", False))
         self.builtin_allowed = builtin_allowed
         self.found: list[str] = []
         self._sent: dict[int, tuple[Any, str]] = {}  # id(judge object) -> (object kept alive, handle)
@@ -125,8 +134,7 @@ class Session:
     # -- requests -----------------------------------------------------------------------------
     def _ask(self, op: str, **fields: Any) -> tuple[Any, dict]:
         request = {"op": op, "trace": self.trace, "builtin": self.builtin_allowed, **fields}
-        text = self.transport.request(json.dumps(request))
-        reply = parse_reply(text)
+        reply = parse_reply(self.transport.request(request))
         self.found += [str(reason)[:200] for reason in reply.get("trace", [])[:20]]
         if not reply.get("ok"):
             error = reply.get("error")
@@ -225,7 +233,7 @@ class Session:
         if obj is None or isinstance(obj, bool | int | float | str):
             return obj
         if isinstance(obj, torch.Tensor):
-            wire = encode_tensor(obj, "")
+            wire = encode_tensor(obj, "", binary=self.binary)
             wire["ref"] = self._remember(obj)
             return wire
         if isinstance(obj, torch.Generator):
@@ -253,7 +261,7 @@ class Session:
 
     def _module_spec(self, module: torch.nn.Module) -> dict:
         state = {
-            name: encode_tensor(value.detach(), f"s{id(value)}")
+            name: encode_tensor(value.detach(), f"s{id(value)}", binary=self.binary)
             for name, value in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
             if value is not None
         }
@@ -331,14 +339,17 @@ class Session:
             tensor = torch.empty(shape, dtype=dtype, device="meta")
         elif parsed.type in ("cpu", "cuda"):
             data = value.get("data")
-            if not isinstance(data, str):
+            if self.binary and isinstance(data, bytes):
+                raw = data
+            elif isinstance(data, str):
+                try:
+                    raw = base64.b64decode(data, validate=True)
+                except ValueError:
+                    raise BadReply(
+                        "the student's process answered a tensor whose values are not base64"
+                    ) from None
+            else:
                 raise BadReply("the student's process answered a tensor without its values")
-            try:
-                raw = base64.b64decode(data, validate=True)
-            except ValueError:
-                raise BadReply(
-                    "the student's process answered a tensor whose values are not base64"
-                ) from None
             itemsize = torch.empty((), dtype=dtype).element_size()
             if len(raw) != numel * itemsize:
                 raise BadReply(
@@ -376,7 +387,12 @@ def _saved_list(value: Any) -> list[tuple[str, int]]:
 
 
 def parse_reply(text: Any) -> dict:
-    """A reply's JSON, checked for size and shape; :class:`BadReply` otherwise."""
+    """A reply (JSON text, or a dict from an in-process probe), checked for size and shape;
+    :class:`BadReply` otherwise."""
+    if isinstance(text, dict):
+        if not isinstance(text.get("trace", []), list):
+            raise BadReply("the student's process sent a malformed reply")
+        return text
     if not isinstance(text, str):
         raise BadReply("the student's process sent no reply")
     if len(text) > MAX_REPLY_BYTES:

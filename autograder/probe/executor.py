@@ -105,7 +105,8 @@ def _decode(value: Any, namespace: dict | None = None) -> Any:
         if value["device"].startswith("meta"):
             tensor = torch.empty(value["shape"], dtype=dtype, device="meta")
         else:
-            raw = base64.b64decode(value["data"])
+            data = value["data"]
+            raw = data if isinstance(data, bytes) else base64.b64decode(data)
             tensor = bytes_to_tensor(raw, dtype, value["shape"]).to(value["device"])
         if value.get("rg"):
             tensor.requires_grad_()
@@ -138,7 +139,7 @@ def _decode(value: Any, namespace: dict | None = None) -> Any:
     raise ValueError(f"unknown value tag {tag!r}")
 
 
-def _encode(obj: Any) -> Any:
+def _encode(obj: Any, binary: bool) -> Any:
     """A kernel object as a wire value: plain data when it is, a handle otherwise."""
     if obj is None or isinstance(obj, bool | int | str):
         return obj
@@ -147,10 +148,13 @@ def _encode(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         for ref, known in _TABLE.items():
             if known is obj:
-                return encode_tensor(obj, ref)
-        return encode_tensor(obj, _new_ref(obj))
+                return encode_tensor(obj, ref, binary=binary)
+        return encode_tensor(obj, _new_ref(obj), binary=binary)
     if isinstance(obj, tuple | list) and len(obj) <= _MAX_ITEMS:
-        return {"__t": "tuple" if isinstance(obj, tuple) else "list", "items": [_encode(v) for v in obj]}
+        return {
+            "__t": "tuple" if isinstance(obj, tuple) else "list",
+            "items": [_encode(v, binary) for v in obj],
+        }
     return {"__t": "object", "ref": _new_ref(obj), "type": type(obj).__name__, "callable": callable(obj)}
 
 
@@ -223,12 +227,11 @@ def _perform(request: dict, namespace: dict, extra: dict) -> Any:
     raise ValueError(f"unknown probe operation {op!r}")
 
 
-def respond(namespace: dict, request_text: str) -> str:
-    """Perform one request (JSON text) and answer with JSON text; never raises."""
+def perform(namespace: dict, request: Any, *, binary: bool = False) -> dict:
+    """Perform one request (a dict) and answer with a reply dict; never raises."""
     extra: dict[str, Any] = {}
     trace: list[str] = []
     try:
-        request = json.loads(request_text)
         watch_context = (
             tracing.watching(builtin_allowed=bool(request.get("builtin")))
             if request.get("trace")
@@ -240,9 +243,9 @@ def respond(namespace: dict, request_text: str) -> str:
             finally:
                 if watch is not None:
                     trace = list(watch.found)
-        reply = {"ok": True, "value": _encode(value), "trace": trace, **extra}
+        return {"ok": True, "value": _encode(value, binary), "trace": trace, **extra}
     except Exception as error:  # noqa: BLE001 - the student's error is an observation like any other
-        reply = {
+        return {
             "ok": False,
             "trace": trace,
             "error": {
@@ -251,7 +254,15 @@ def respond(namespace: dict, request_text: str) -> str:
                 "message": str(error)[:300],
             },
         }
-    return json.dumps(reply)
+
+
+def respond(namespace: dict, request_text: str) -> str:
+    """Perform one request (JSON text) and answer with JSON text; never raises."""
+    try:
+        request = json.loads(request_text)
+    except ValueError as error:
+        return json.dumps({"ok": False, "trace": [], "error": {"type": "ValueError", "message": str(error)}})
+    return json.dumps(perform(namespace, request))
 
 
 def handle(namespace: dict, request_text: str) -> Reply:

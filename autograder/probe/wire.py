@@ -52,13 +52,15 @@ def tensor_bytes(tensor: torch.Tensor) -> bytes:
     return flat.view(torch.uint8).numpy().tobytes()
 
 
-def encode_tensor(tensor: torch.Tensor, ref: str) -> dict:
-    """A tensor as a wire value (values omitted on the data-less ``meta`` device)."""
+def encode_tensor(tensor: torch.Tensor, ref: str, *, binary: bool = False) -> dict:
+    """A tensor as a wire value (values omitted on the data-less ``meta`` device); ``binary`` keeps the
+    values as bytes, for a probe in the judge's own process (no JSON in between)."""
     name = DTYPE_NAMES.get(tensor.dtype)
     if name is None:
         raise TypeError(f"tensors of dtype {tensor.dtype} cannot be sent")
     device = tensor.device
-    data = None if device.type == "meta" else base64.b64encode(tensor_bytes(tensor)).decode("ascii")
+    raw = None if device.type == "meta" else tensor_bytes(tensor)
+    data = raw if binary or raw is None else base64.b64encode(raw).decode("ascii")
     return {
         "__t": "tensor",
         "ref": ref,

@@ -13,6 +13,7 @@ check; a kernel that died fails it with a message saying so. Nothing here parses
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import time
 from typing import Any
@@ -89,7 +90,10 @@ class KernelTransport:
         self.request_timeout = request_timeout
         self.deadline = deadline  # time.monotonic() after which this test cell gets no more requests
 
-    def request(self, text: str) -> str:
+    binary = False
+
+    def request(self, request: dict) -> str:
+        text = json.dumps(request)
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise CheckFailed(
