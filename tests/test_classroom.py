@@ -171,11 +171,27 @@ def test_every_submission_gets_a_result_and_none_is_lost(graded) -> None:
 
 def test_correct_and_repaired_submissions_score_full_marks(graded) -> None:
     _, report = graded
-    for student in ("good", "edited_test_cells", "deleted_test_cells", "reads_hidden_tests", "writes_outside",
-                    "huge_output"):  # fmt: skip
+    for student in ("good", "edited_test_cells", "deleted_test_cells", "huge_output"):
         result = _result(report, student)
         assert (result.status, result.score) == ("graded", result.max_score), (student, result.message)
     assert "restored deleted test cells" in _result(report, "deleted_test_cells").message
+
+
+@pytest.mark.parametrize("student", ["reads_hidden_tests", "writes_outside"])
+def test_refused_constructs_cost_only_the_part_whose_cell_uses_them(graded, student: str) -> None:
+    # The attack code sits in the dropout_mask cell: ``open`` and ``import glob`` are refused by the
+    # static from-scratch policy, so exactly the tests of dropout_mask score zero, with a message naming
+    # the construct; dropout_forward and dropout_backward (which call dropout_mask) keep their points.
+    course, report = graded
+    result = _result(report, student)
+    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    mask_tests = {
+        c.metadata["nbgrader"]["grade_id"]
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and "checks.check_mask" in c.source
+    }
+    assert mask_tests and set(result.failed_tests) == mask_tests, (result.failed_tests, result.message)
+    assert "not written from scratch" in result.message and "[R" in result.message, result.message
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,11 @@ import torch
 import autograder.reference as reference
 from autograder.reference.functional import _InvertedDropout
 
-from .common import expect_value_error, gen, nonzero_input
-from .core import T, agreement_rate, binomial, close, count, describe_tensor, expect_tensor, fail, same
+from .common import expect_value_error, finite, gen, grad, nonzero_input, seed_student
+from .core import T, agreement_rate, binomial, close, count, expect_tensor, fail, same
 from .devices import other_device
 from .harness import check, invoke, trusted
+from .remote import session
 
 A = "autograd"
 ROWS, COLS = 128, 256
@@ -38,6 +39,10 @@ REFERENCE = {"DropoutFunction": _ReferenceFunction, "Dropout": reference.Dropout
 
 def _scaled(x: torch.Tensor, kept: torch.Tensor, p: float) -> torch.Tensor:
     return trusted(reference.dropout_backward, x, reference.DropoutCache(mask=kept, scale=1.0 / (1.0 - p)))
+
+
+def _pattern_differences(found: torch.Tensor, kept: torch.Tensor) -> int | str:
+    return count(T.ne(T.ne(found, 0), kept)) if T.shape(found) == T.shape(kept) else "all"
 
 
 def _apply(fn: object, x: torch.Tensor, p: float, g: torch.Generator | None) -> torch.Tensor:
@@ -76,11 +81,12 @@ def check_function_output_and_gradient(DropoutFunction: object, *, seed: int) ->
     out = _apply(DropoutFunction, x, p, gen(seed))
     kept = _check_scale(out.detach(), x.detach(), p, f"DropoutFunction.apply(x, {p})")
     g = T.randn((64, 128), generator=gen(seed + 1))
-    (grad,) = invoke("backward through DropoutFunction", T.autograd_grad, out, x, g)
-    if not close(grad, _scaled(g, kept, p)):
+    (found,) = invoke("backward through DropoutFunction", grad, out, x, g)
+    found = expect_tensor(found, "the gradient")
+    if not close(found, _scaled(g, kept, p)):
         fail(
             "the gradient should be g * m / (1 - p) with the forward's mask m, found "
-            f"{count(T.ne(T.ne(grad, 0), kept))} entries whose zero pattern differs from the forward's "
+            f"{_pattern_differences(found, kept)} entries whose zero pattern differs from the forward's "
             "(backward must use the saved mask, not draw a new one)"
         )
 
@@ -88,22 +94,18 @@ def check_function_output_and_gradient(DropoutFunction: object, *, seed: int) ->
 @check(A, "DropoutFunction saves a bool mask for backward (1 byte per element), no float copy of it")
 def check_function_saves_bool_mask(DropoutFunction: object, *, seed: int) -> None:
     x = nonzero_input((32, 64), seed).requires_grad_()
-    saved: list[torch.Tensor] = []
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        saved.append(tensor)
-        return tensor
-
-    with T.saved_tensors_hooks(pack, lambda tensor: tensor):
-        _apply(DropoutFunction, x, 0.5, gen(seed))
-    full = [t for t in saved if t.numel() == x.numel()]
-    if not any(T.dtype(t) == torch.bool for t in full):
-        found = ", ".join(describe_tensor(t) for t in saved) or "nothing"
+    apply = invoke("DropoutFunction.apply", session().getattr, DropoutFunction, "apply")
+    _, saved = invoke(
+        "DropoutFunction.apply(x, 0.5, generator)", session().call, apply, x, 0.5, gen(seed), saved=True
+    )
+    full = [(dtype, n) for dtype, n in saved if n == x.numel()]
+    if not any(dtype == "bool" for dtype, _ in full):
+        found = ", ".join(f"{n} elements of {dtype}" for dtype, n in saved) or "nothing"
         fail(f"ctx.save_for_backward should save a bool mask of x's shape, found saved: {found}")
-    floats = [t for t in full if t.is_floating_point()]
+    floats = [dtype for dtype, _ in full if dtype.startswith(("float", "bfloat", "complex"))]
     if floats:
         fail(
-            f"forward should save only the bool mask, found it also saves {describe_tensor(floats[0])}: "
+            f"forward should save only the bool mask, found it also saves a {floats[0]} tensor of x's size: "
             "backward needs only the "
             "mask and p, so save the bool mask alone (1 byte per element instead of 4)"
         )
@@ -120,7 +122,7 @@ def check_function_keep_rate(DropoutFunction: object, *, seed: int) -> None:
 # --------------------------------------------------------------------------------------------------
 @check(A, "eval() makes Dropout the identity; train() makes it drop again")
 def check_module_eval(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     layer = _layer(Dropout, 0.5)
     x = nonzero_input((64, 64), seed)
     layer.eval()
@@ -144,7 +146,7 @@ def check_module_invalid_p(Dropout: object, *, seed: int) -> None:
 
 @check(A, "p = 0 is the identity; p = 1 gives zeros and zero gradients (no NaN)")
 def check_module_p_zero_one(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     x = nonzero_input((16, 32), seed)
     out = _run(_layer(Dropout, 0.0), x, "Dropout(0.0)(x)")
     if not same(out, x):
@@ -156,15 +158,16 @@ def check_module_p_zero_one(Dropout: object, *, seed: int) -> None:
             "Dropout(1.0) should return all zeros, found NaN, inf or nonzero "
             "entries (1/(1-p) is inf at p = 1)"
         )
-    if out.requires_grad:
-        (grad,) = T.autograd_grad(out, xg, T.ones((16, 32)))
-        if not bool(T.all(T.isfinite(grad))) or count(grad) != 0:
+    if session().requires_grad(out):
+        (found,) = invoke("backward through Dropout(1.0)", grad, out, xg, T.ones((16, 32)))
+        found = expect_tensor(found, "the gradient")
+        if not bool(T.all(T.isfinite(found))) or count(found) != 0:
             fail("at p = 1 the gradient should be zeros, found NaN, inf or nonzero entries")
 
 
 @check(A, "output and gradient keep x's dtype (float16, bfloat16, float64)")
 def check_module_dtype(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     layer = _layer(Dropout, 0.5)
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
         x = nonzero_input((8, 16), seed, dtype).requires_grad_()
@@ -174,9 +177,12 @@ def check_module_dtype(Dropout: object, *, seed: int) -> None:
                 f"Dropout on a {dtype} input should return {dtype}, found {T.dtype(out)} "
                 "(a float mask promotes it)"
             )
-        (grad,) = T.autograd_grad(out, x, T.ones((8, 16), dtype=dtype))
-        if T.dtype(grad) != dtype:
-            fail(f"the gradient for a {dtype} input should be {dtype}, found {T.dtype(grad)}")
+        if not finite(out):
+            fail(f"Dropout on a {dtype} input should return finite values, found NaN or inf")
+        (found,) = invoke("backward through Dropout", grad, out, x, T.ones((8, 16), dtype=dtype))
+        found = expect_tensor(found, "the gradient")
+        if T.dtype(found) != dtype:
+            fail(f"the gradient for a {dtype} input should be {dtype}, found {T.dtype(found)}")
 
 
 @check(A, "x on CUDA (or the meta device without a GPU): the mask is made there, the output stays there")
@@ -186,24 +192,29 @@ def check_module_device(Dropout: object, *, seed: int) -> None:
         out = _run(layer, T.ones((8, 16), device=device), f"Dropout(0.5)(x on {device})")
         if T.device(out).type != device.type:
             fail(f"Dropout on a {device} input should return a {device} tensor, found {T.device(out)}")
+        if not finite(out):
+            fail(f"Dropout on a {device} input should return finite values, found NaN or inf")
 
 
 @check(A, "the input is not modified (values and version counter)")
 def check_module_no_mutation(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     x = nonzero_input((32, 64), seed)
-    before, version = T.clone(x), T.version(x)
+    before = T.clone(x)
+    _, version = session().observe(x)
     _run(_layer(Dropout, 0.5), x)
-    if not same(x, before) or T.version(x) != version:
+    after, version_after = session().observe(x)
+    if T.shape(after) != T.shape(before) or not same(after, before) or version_after != version:
+        changed = count(T.ne(after, before)) if T.shape(after) == T.shape(before) else "all"
         fail(
-            f"Dropout must not modify its input, found {count(T.ne(x, before))} entries of x changed "
-            f"(version {version} -> {T.version(x)}): compute a new tensor instead of x.mul_()"
+            f"Dropout must not modify its input, found {changed} entries of x changed "
+            f"(version {version} -> {version_after}): compute a new tensor instead of x.mul_()"
         )
 
 
 @check(A, "training output: kept entries are x / (1 - p), about 1 - p of them (p = 0.25)", intervals=1)
 def check_module_keep_rate(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     p = 0.25
     x = nonzero_input((ROWS, COLS), seed)
     out = _run(_layer(Dropout, p), x, f"Dropout({p})(x)")
@@ -213,7 +224,7 @@ def check_module_keep_rate(Dropout: object, *, seed: int) -> None:
 
 @check(A, "a new mask every call", intervals=1)
 def check_module_fresh_masks(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     layer = _layer(Dropout, 0.5)
     x = nonzero_input((ROWS, COLS), seed)
     a, b = _run(layer, x), _run(layer, x)
@@ -222,7 +233,7 @@ def check_module_fresh_masks(Dropout: object, *, seed: int) -> None:
 
 @check(A, "mask entries are independent across a row and across the rows of a batch", intervals=2)
 def check_module_independent(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     p = 0.3
     kept = T.ne(_run(_layer(Dropout, p), nonzero_input((ROWS, COLS), seed)), 0)
     q = agreement_rate(1.0 - p)
@@ -237,15 +248,16 @@ def check_module_independent(Dropout: object, *, seed: int) -> None:
 
 @check(A, "the gradient uses the forward's mask: x.grad = g * m / (1 - p)")
 def check_module_gradient(Dropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     p = 0.4
     x = nonzero_input((64, 64), seed).requires_grad_()
     out = _run(_layer(Dropout, p), x)
     kept = T.ne(out.detach(), 0)
     g = T.randn((64, 64), generator=gen(seed + 1))
-    (grad,) = invoke("backward through Dropout", T.autograd_grad, out, x, g)
-    if not close(grad, _scaled(g, kept, p)):
+    (found,) = invoke("backward through Dropout", grad, out, x, g)
+    found = expect_tensor(found, "the gradient")
+    if not close(found, _scaled(g, kept, p)):
         fail(
             "x.grad should be g * m / (1 - p) with the forward's mask, found "
-            f"{count(T.ne(T.ne(grad, 0), kept))} entries whose zero pattern differs from the output's"
+            f"{_pattern_differences(found, kept)} entries whose zero pattern differs from the output's"
         )

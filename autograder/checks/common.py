@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .core import T, fail
+from .core import CheckFailed, T, fail
+from .remote import StudentRaised, session
 
 
 def gen(seed: int) -> torch.Generator:
@@ -23,6 +24,28 @@ def expect_value_error(call: str, fn: object, *args: object) -> None:
         fn(*args)  # type: ignore[operator]
     except ValueError:
         return
+    except StudentRaised as error:
+        fail(f"{call} should raise ValueError (p is a probability), found {str(error)[:300]}")
+    except CheckFailed:
+        raise
     except Exception as error:  # noqa: BLE001
         fail(f"{call} should raise ValueError (p is a probability), found {type(error).__name__}: {error}")
     fail(f"{call} should raise ValueError (p is a probability in [0, 1]), found that it returned normally")
+
+
+def seed_student(seed: int) -> None:
+    """Seed the global generator where the student's code runs (for answers that use it), and here."""
+    T.manual_seed(seed)
+    session().manual_seed(seed)
+
+
+def grad(outputs: object, inputs: object, grad_outputs: object) -> object:
+    """``torch.autograd.grad`` of a student output, computed where it lives (plain tensors back)."""
+    return session().grad(outputs, inputs, grad_outputs)
+
+
+def finite(tensor: torch.Tensor) -> bool:
+    """All values finite (True on the data-less meta device)."""
+    if T.device(tensor).type == "meta" or not tensor.is_floating_point():
+        return True
+    return bool(T.all(T.isfinite(tensor)))

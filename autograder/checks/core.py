@@ -149,6 +149,7 @@ class CheckInfo:
     part: str  # the student object it grades, e.g. "dropout_forward"
     summary: str
     intervals: int  # binomial intervals evaluated per run (0: exact check)
+    builtin_allowed: bool = False  # the answer may use built-in dropout (the practice assignment)
 
     @property
     def statistical(self) -> bool:

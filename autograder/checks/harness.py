@@ -1,13 +1,22 @@
 """The ``@check`` decorator: registration, from-scratch enforcement and readable failures.
 
-A check body receives the student's objects (functions or classes) by the names the notebook uses
-and a ``seed``; it raises :class:`~autograder.checks.core.CheckFailed` with a message saying what was
-expected and what was found. The decorator adds, around every body:
+A check body receives the student's objects as :class:`~autograder.checks.remote.Handle` s (by the
+names the notebook uses) and a ``seed``; it raises :class:`~autograder.checks.core.CheckFailed` with a
+message saying what was expected and what was found. It never holds a student object: every use
+goes through the running :class:`~autograder.checks.remote.Session` to the probe, and every expected
+value is computed here, with the reference.
 
-1. the source inspection and call-time tracing of :mod:`autograder.checks.scratch` (an answer that
-   calls built-in dropout or the reference fails every check of that part, with a message saying why);
-2. conversion of any exception the student's code raises into a failure naming the call;
-3. a fixed seed per check (so regrading is reproducible) unless one is passed.
+Two ways in:
+
+* **the judge** (:mod:`autograder.grading.judge`) calls a check with handles on the student's kernel
+  inside a session it opened; the static policy already ran on the notebook;
+* **anyone else** (a student's visible test, the test suite, the self-check) calls it with plain
+  objects: the decorator applies the static policy to their source, runs the probe in this process
+  (:class:`~autograder.checks.remote.InProcess`) and wraps them in handles.
+
+Either way the call-time trace the probe reports can only turn a pass into the from-scratch verdict,
+an exception the student's code raised becomes a failure naming the call, and each check has a fixed
+seed (so regrading is reproducible) unless one is passed.
 """
 
 from __future__ import annotations
@@ -15,13 +24,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 from . import scratch
 from .core import BODIES, REGISTRY, STATISTICAL_BODIES, CheckFailed, CheckInfo, seed_for
-
-_WATCH: ContextVar[scratch.Watch | None] = ContextVar("autograder_checks_watch", default=None)
+from .remote import Handle, InProcess, Session, StudentRaised, session
 
 
 class StudentError(CheckFailed):
@@ -34,23 +41,54 @@ def invoke(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except CheckFailed:
         raise
-    except Exception as error:  # noqa: BLE001 - any student error becomes a readable verdict
+    except StudentRaised as error:
+        raise StudentError(f"{what} should work, but it raised {str(error)[:360]}") from None
+    except Exception as error:  # noqa: BLE001 - any error becomes a readable verdict
         raise StudentError(
             f"{what} should work, but it raised {type(error).__name__}: {str(error)[:300]}"
-        ) from error
+        ) from None
 
 
 def trusted(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the reference from inside a check without the from-scratch tracer flagging it."""
-    watch = _WATCH.get()
-    if watch is None:
-        return fn(*args, **kwargs)
-    with watch.paused():
-        return fn(*args, **kwargs)
+    """Call the reference from inside a check (it runs here, never where the student's code runs)."""
+    return fn(*args, **kwargs)
 
 
 def _name(obj: object) -> str:
-    return getattr(obj, "__name__", type(obj).__name__)
+    return str(getattr(obj, "__name__", type(obj).__name__))
+
+
+def in_process(
+    answers: tuple[Any, ...], *, trace: bool, builtin_allowed: bool
+) -> tuple[Session, list[Handle]]:
+    """A session whose probe runs here on ``answers``, and a handle on each."""
+    labels = [_name(a) for a in answers]
+    namespace = dict(zip(labels, answers, strict=True))
+    local = Session(InProcess(namespace), trace=trace, builtin_allowed=builtin_allowed)
+    return local, [local.name(label) for label in labels]
+
+
+def _judged(
+    name: str, body: Callable[..., None], handles: list[Handle], seed: int, builtin_allowed: bool
+) -> None:
+    """Run ``body`` in the current session; the trace may only lower the verdict."""
+    current = session()
+    current.builtin_allowed = builtin_allowed
+    current.found = []
+    labels = [h.__name__ for h in handles]
+    failure: CheckFailed | None = None
+    try:
+        body(*handles, seed=seed)
+    except CheckFailed as error:
+        failure = error
+    except Exception as error:  # noqa: BLE001 - e.g. a missing attribute on the answer
+        failure = CheckFailed(
+            f"checking {', '.join(labels)} raised {type(error).__name__}: {str(error)[:300]}"
+        )
+    if current.found:
+        raise CheckFailed(scratch.verdict(labels, current.found))
+    if failure is not None:
+        raise CheckFailed(f"[{name}] {failure}") from None
 
 
 def check(
@@ -61,38 +99,38 @@ def check(
     def decorate(body: Callable[..., None]) -> Callable[..., None]:
         name = f"{assignment}.{body.__name__}"
         parts = [p for p in inspect.signature(body).parameters if p != "seed"]
-        REGISTRY[name] = CheckInfo(name, assignment, ", ".join(parts), summary, intervals)
-        BODIES[name] = body
+        REGISTRY[name] = CheckInfo(name, assignment, ", ".join(parts), summary, intervals, builtin_allowed)
+
+        def raw(*answers: Any, seed: int) -> None:
+            """The body on plain objects, untraced and without the static policy (the self-check's runs
+            of the reference)."""
+            local, handles = in_process(answers, trace=False, builtin_allowed=builtin_allowed)
+            with local.active():
+                body(*handles, seed=seed)
+
+        raw.__signature__ = inspect.signature(body)  # type: ignore[attr-defined]
+        BODIES[name] = raw
         if intervals:
-            STATISTICAL_BODIES[name] = body
+            STATISTICAL_BODIES[name] = raw
 
         @functools.wraps(body)
         def run(*answers: Any, seed: int | None = None) -> None:
+            chosen = seed_for(name) if seed is None else seed
+            if answers and all(isinstance(a, Handle) for a in answers):
+                _judged(name, body, list(answers), chosen, builtin_allowed)
+                return
             labels = [_name(a) for a in answers]
             reasons: list[str] = []
             for answer in answers:
                 reasons += scratch.source_violations(answer, builtin_allowed=builtin_allowed)
             if reasons:
                 raise CheckFailed(scratch.verdict(labels, reasons))
-            failure: CheckFailed | None = None
-            with scratch.watching(builtin_allowed=builtin_allowed) as watch:
-                token = _WATCH.set(watch)
-                try:
-                    body(*answers, seed=seed_for(name) if seed is None else seed)
-                except CheckFailed as error:
-                    failure = error
-                except Exception as error:  # noqa: BLE001 - e.g. a missing attribute on the answer
-                    failure = CheckFailed(
-                        f"checking {', '.join(labels)} raised {type(error).__name__}: {str(error)[:300]}"
-                    )
-                finally:
-                    _WATCH.reset(token)
-            if watch.found:
-                raise CheckFailed(scratch.verdict(labels, watch.found))
-            if failure is not None:
-                raise CheckFailed(f"[{name}] {failure}") from None
+            local, handles = in_process(answers, trace=True, builtin_allowed=builtin_allowed)
+            with local.active():
+                _judged(name, body, handles, chosen, builtin_allowed)
 
         run.__doc__ = f"{summary}\n\n{body.__doc__ or ''}"
+        run.__signature__ = inspect.signature(body)  # type: ignore[attr-defined]
         return run
 
     return decorate

@@ -13,7 +13,7 @@ import torch
 
 import autograder.reference as reference
 
-from .common import expect_value_error, gen, nonzero_input
+from .common import expect_value_error, finite, gen, nonzero_input, seed_student
 from .core import (
     T,
     agreement_rate,
@@ -28,6 +28,7 @@ from .core import (
 )
 from .devices import other_device
 from .harness import check, invoke, trusted
+from .remote import session
 
 A = "masks"
 ROWS, COLS = 128, 256
@@ -104,7 +105,7 @@ def check_mask_independent(dropout_mask: object, *, seed: int) -> None:
 def check_mask_fresh_each_call(dropout_mask: object, *, seed: int) -> None:
     p = 0.5
     q = agreement_rate(1.0 - p)
-    T.manual_seed(seed)
+    seed_student(seed)
     first = _mask(dropout_mask, (ROWS, COLS), p)
     second = _mask(dropout_mask, (ROWS, COLS), p)
     binomial(count(T.eq(first, second)), N, q, "entries on which two calls (global generator) agree")
@@ -258,10 +259,14 @@ def check_forward_dtype(dropout_forward: object, dropout_backward: object, *, se
                 f"dropout_forward on a {dtype} input should return {dtype}, found {T.dtype(out)} "
                 "(promoted by the mask?)"
             )
+        if not finite(out):
+            fail(f"dropout_forward on a {dtype} input should return finite values, found NaN or inf")
         grad = invoke("dropout_backward(g, cache)", dropout_backward, T.ones((8, 16), dtype=dtype), cache)
         grad = expect_tensor(grad, "dropout_backward's result")
         if T.dtype(grad) != dtype:
             fail(f"dropout_backward on a {dtype} gradient should return {dtype}, found {T.dtype(grad)}")
+        if not finite(grad):
+            fail(f"dropout_backward on a {dtype} gradient should return finite values, found NaN or inf")
 
 
 @check(A, "x on CUDA (or the meta device without a GPU): the mask is made there, the output stays there")
@@ -273,24 +278,29 @@ def check_forward_device(dropout_forward: object, *, seed: int) -> None:
             fail(
                 f"dropout_forward on a {device} input should return a {device} tensor, found {T.device(out)}"
             )
+        if not finite(out):
+            fail(f"dropout_forward on a {device} input should return finite values, found NaN or inf")
 
 
 @check(A, "x is not modified (values and version counter)")
 def check_forward_no_mutation(dropout_forward: object, *, seed: int) -> None:
     x = nonzero_input((32, 64), seed)
-    before, version = T.clone(x), T.version(x)
+    before = T.clone(x)
+    _, version = session().observe(x)
     _forward(dropout_forward, x, 0.5, generator=gen(seed))
-    if not same(x, before) or T.version(x) != version:
+    after, version_after = session().observe(x)
+    if T.shape(after) != T.shape(before) or not same(after, before) or version_after != version:
+        changed = count(T.ne(after, before)) if T.shape(after) == T.shape(before) else "all"
         fail(
-            f"dropout_forward must not modify its input, found {count(T.ne(x, before))} entries of x changed "
-            f"(version counter {version} -> {T.version(x)}): use out-of-place ops (x * mask), not x.mul_()"
+            f"dropout_forward must not modify its input, found {changed} entries of x changed "
+            f"(version counter {version} -> {version_after}): use out-of-place ops (x * mask), not x.mul_()"
         )
 
 
 @check(A, "two calls draw independent masks (global generator)", intervals=1)
 def check_forward_fresh_masks(dropout_forward: object, *, seed: int) -> None:
     x = nonzero_input((ROWS, COLS), seed)
-    T.manual_seed(seed)
+    seed_student(seed)
     a, _ = _forward(dropout_forward, x, 0.5)
     b, _ = _forward(dropout_forward, x, 0.5)
     binomial(count(T.eq(T.ne(a, 0), T.ne(b, 0))), N, 0.5, "entries whose keep/drop agrees between two calls")

@@ -6,6 +6,7 @@ these checks allow built-in dropout but still refuse the reference's ``mc_predic
 
 from __future__ import annotations
 
+import copy
 import types
 
 import torch
@@ -15,9 +16,10 @@ from torch.utils.data import TensorDataset
 import autograder.reference as reference
 from autograder.lab import training
 
-from .common import gen
+from .common import gen, seed_student
 from .core import T, binomial, close, expect_tensor, fail, interval
 from .harness import check, invoke, trusted
+from .remote import session
 
 A = "practice"
 
@@ -51,7 +53,7 @@ def _mc(
     builtin_allowed=True,
 )
 def check_accuracy(accuracy: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     n, d = 512, 16
     x = T.randn((n, d), generator=gen(seed))
     labels = (x[:, 0] > 0).long()
@@ -70,7 +72,7 @@ def check_accuracy(accuracy: object, *, seed: int) -> None:
             f"accuracy of a model whose eval-mode accuracy is {expected:.3f} should be {expected:.3f}, found "
             f"{found!r}: call model.eval() first (dropout at p=0.9 is still on in training mode)"
         )
-    if not model.training:
+    if not invoke("model.training after accuracy()", session().modes, model)[0]:
         fail(
             "accuracy() should restore the model's mode, found it left in eval mode "
             "(use model.train(was_training))"
@@ -96,7 +98,7 @@ def check_generalization_gap(generalization_gap: object, *, seed: int) -> None:
     builtin_allowed=True,
 )
 def check_mc_predict_samples(mc_predict: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     p, samples, n = 0.5, 64, 2048
     model = nn.Sequential(nn.Dropout(p))
     model.eval()
@@ -142,7 +144,7 @@ def check_mc_predict_samples(mc_predict: object, *, seed: int) -> None:
     builtin_allowed=True,
 )
 def check_mc_predict_only_dropout(mc_predict: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     norm = nn.BatchNorm1d(8)
     with T.no_grad():
         norm.running_mean.fill_(3.0)
@@ -158,7 +160,10 @@ def check_mc_predict_only_dropout(mc_predict: object, *, seed: int) -> None:
             "batch norm ran in training "
             "mode (switch only the dropout layers to train())"
         )
-    if float(T.item(norm.running_mean[0])) != 3.0:
+    running = expect_tensor(
+        invoke("batch norm's running_mean", session().path, model, "0.running_mean"), "the running mean"
+    )
+    if tuple(T.shape(running)) != (8,) or float(T.item(running[0])) != 3.0:
         fail(
             "batch norm's running mean should stay 3.0, found it changed by mc_predict: only dropout layers "
             "may be in training mode"
@@ -167,12 +172,13 @@ def check_mc_predict_only_dropout(mc_predict: object, *, seed: int) -> None:
 
 @check(A, "mc_predict restores every module's training flag", builtin_allowed=True)
 def check_mc_predict_restores_modes(mc_predict: object, *, seed: int) -> None:
-    T.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    seed_student(seed)
+    template = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
     for start in (False, True):
+        model = copy.deepcopy(template)
         model.train(start)
         before = [m.training for m in model.modules()]
         _mc(mc_predict, model, T.ones((2, 4)), 3)
-        after = [m.training for m in model.modules()]
+        after = invoke("the modules' training flags", session().modes, model)
         if before != after:
             fail(f"the training flags should be restored to {before}, found {after} after mc_predict")

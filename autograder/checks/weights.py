@@ -13,10 +13,11 @@ from torch import nn
 
 import autograder.reference as reference
 
-from .common import gen
+from .common import gen, seed_student
 from .core import T, agreement_rate, binomial, close, count, expect_tensor, fail, same
 from .devices import other_device
 from .harness import check, invoke, trusted
+from .remote import session
 
 A = "weights"
 IN, OUT = 128, 128  # 16,384 weights
@@ -32,12 +33,19 @@ def _nonzero_weights(layer: nn.Linear, seed: int) -> None:
             layer.bias.copy_(T.rand(tuple(T.shape(layer.bias)), generator=gen(seed + 1)) + 0.5)
 
 
-def _dropconnect(DropConnectLinear: object, p: float, seed: int, **kwargs: object) -> nn.Linear:
+def _dropconnect(
+    DropConnectLinear: object, p: float, seed: int, **kwargs: object
+) -> tuple[object, torch.Tensor, torch.Tensor]:
+    """The student's layer with weights and bias in [0.5, 1.5); returns (layer, W, b) (the judge's copies)."""
     layer = invoke(f"DropConnectLinear({IN}, {OUT}, p={p})", DropConnectLinear, IN, OUT, p, **kwargs)
-    if not isinstance(layer, nn.Linear):
-        fail(f"DropConnectLinear should be an nn.Linear subclass, found {type(layer).__name__}")
-    _nonzero_weights(layer, seed)
-    return layer
+    if not invoke("isinstance(layer, nn.Linear)", session().isinstance, layer, "Linear"):
+        fail(f"DropConnectLinear should be an nn.Linear subclass, found {getattr(layer, '__name__', layer)}")
+    weight = T.rand((OUT, IN), generator=gen(seed)) + 0.5
+    bias = T.rand((OUT,), generator=gen(seed + 1)) + 0.5
+    if invoke("layer.bias", session().getattr, layer, "bias") is None:
+        fail("DropConnectLinear(in, out, p) should have a bias like nn.Linear, found layer.bias None")
+    invoke("setting the layer's weight and bias", session().assign, layer, {"weight": weight, "bias": bias})
+    return layer, weight, bias
 
 
 def _weight_used(
@@ -71,12 +79,12 @@ def _check_dropped(used: torch.Tensor, weight: torch.Tensor, p: float, what: str
 # --------------------------------------------------------------------------------------------------
 @check(A, "DropConnectLinear in eval mode uses the full weights: F.linear(x, W, b)")
 def check_dropconnect_eval_full_weights(DropConnectLinear: object, *, seed: int) -> None:
-    T.manual_seed(seed)
-    layer = _dropconnect(DropConnectLinear, 0.5, seed)
-    layer.eval()
+    seed_student(seed)
+    layer, weight, bias = _dropconnect(DropConnectLinear, 0.5, seed)
+    invoke("layer.eval()", layer.eval)
     x = T.randn((16, IN), generator=gen(seed + 2))
     out = expect_tensor(invoke("layer.eval()(x)", layer, x), "the output")
-    expected = T.linear(x, layer.weight.detach(), layer.bias.detach())
+    expected = T.linear(x, weight, bias)
     if not close(out.detach(), expected, atol=1e-5):
         fail(
             "in eval mode DropConnectLinear should compute F.linear(x, W, b) with the full weights, "
@@ -86,11 +94,11 @@ def check_dropconnect_eval_full_weights(DropConnectLinear: object, *, seed: int)
 
 @check(A, "training forward uses W * m / (1 - p), one mask for the whole batch, bias kept")
 def check_dropconnect_weight_mask(DropConnectLinear: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     p = 0.5
-    layer = _dropconnect(DropConnectLinear, p, seed)
-    _, used = _weight_used(layer, layer, layer.weight, layer.bias, "DropConnectLinear(x)")
-    _check_dropped(used, layer.weight, p, "DropConnectLinear in training")
+    layer, weight, bias = _dropconnect(DropConnectLinear, p, seed)
+    _, used = _weight_used(layer, layer, weight, bias, "DropConnectLinear(x)")
+    _check_dropped(used, weight, p, "DropConnectLinear in training")
     rows = T.ones((8, IN))
     out = expect_tensor(invoke("layer(x)", layer, rows), "the output").detach()
     if not same(out, out[:1].expand_as(out)):
@@ -102,18 +110,18 @@ def check_dropconnect_weight_mask(DropConnectLinear: object, *, seed: int) -> No
 
 @check(A, "DropConnectLinear keeps about 1 - p of the weights (p = 0.3)", intervals=1)
 def check_dropconnect_keep_rate(DropConnectLinear: object, *, seed: int) -> None:
-    T.manual_seed(seed)
-    layer = _dropconnect(DropConnectLinear, 0.3, seed)
-    _, used = _weight_used(layer, layer, layer.weight, layer.bias, "DropConnectLinear(x)")
+    seed_student(seed)
+    layer, weight, bias = _dropconnect(DropConnectLinear, 0.3, seed)
+    _, used = _weight_used(layer, layer, weight, bias, "DropConnectLinear(x)")
     binomial(count(T.ne(used, 0)), IN * OUT, 0.7, "weights kept by DropConnectLinear(p=0.3)")
 
 
 @check(A, "DropConnectLinear draws a new weight mask every forward", intervals=1)
 def check_dropconnect_fresh_masks(DropConnectLinear: object, *, seed: int) -> None:
-    T.manual_seed(seed)
-    layer = _dropconnect(DropConnectLinear, 0.5, seed)
-    _, a = _weight_used(layer, layer, layer.weight, layer.bias, "first forward")
-    _, b = _weight_used(layer, layer, layer.weight, layer.bias, "second forward")
+    seed_student(seed)
+    layer, weight, bias = _dropconnect(DropConnectLinear, 0.5, seed)
+    _, a = _weight_used(layer, layer, weight, bias, "first forward")
+    _, b = _weight_used(layer, layer, weight, bias, "second forward")
     binomial(
         count(T.eq(T.ne(a, 0), T.ne(b, 0))),
         IN * OUT,
@@ -124,23 +132,25 @@ def check_dropconnect_fresh_masks(DropConnectLinear: object, *, seed: int) -> No
 
 @check(A, "gradients reach the weight through the mask: W.grad = (g^T x) * m / (1 - p); b.grad = sum g")
 def check_dropconnect_gradients(DropConnectLinear: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     p = 0.4
-    layer = _dropconnect(DropConnectLinear, p, seed)
-    out, used = _weight_used(layer, layer, layer.weight, layer.bias, "DropConnectLinear(x)")
-    kept = _check_dropped(used, layer.weight, p, "DropConnectLinear in training")
+    layer, weight, bias = _dropconnect(DropConnectLinear, p, seed)
+    out, used = _weight_used(layer, layer, weight, bias, "DropConnectLinear(x)")
+    kept = _check_dropped(used, weight, p, "DropConnectLinear in training")
     g = T.randn((IN, OUT), generator=gen(seed + 3))
-    invoke("backward", out.backward, g)
-    grad = T.grad(layer.weight)
+    invoke("backward", session().backward, out, g)
+    grad = invoke("layer.weight.grad", session().path, layer, "weight.grad")
     if grad is None:
         fail(
             "layer.weight.grad should be a tensor after backward, found None: "
             "the dropped weight was detached (.data or .detach()?)"
         )
+    grad = expect_tensor(grad, "layer.weight.grad")
     expected = trusted(reference.dropout_backward, g.t(), reference.DropoutCache(kept, 1.0 / (1.0 - p)))
     if not close(grad, expected, atol=1e-5):
         fail("layer.weight.grad should be (g^T x) * m / (1 - p) with the forward's mask, found other values")
-    if layer.bias is not None and not close(T.grad(layer.bias), g.sum(0), atol=1e-4):
+    bias_grad = invoke("layer.bias.grad", session().path, layer, "bias.grad")
+    if not isinstance(bias_grad, torch.Tensor) or not close(bias_grad, g.sum(0), atol=1e-4):
         fail(
             "layer.bias.grad should be the sum of the output gradients (the bias is not dropped), "
             "found other values"
@@ -149,13 +159,13 @@ def check_dropconnect_gradients(DropConnectLinear: object, *, seed: int) -> None
 
 @check(A, "DropConnectLinear keeps the parameters' dtype (float64) and device (CUDA, or meta without a GPU)")
 def check_dropconnect_dtype_device(DropConnectLinear: object, *, seed: int) -> None:
-    T.manual_seed(seed)
-    layer = _dropconnect(DropConnectLinear, 0.5, seed).double()
+    seed_student(seed)
+    layer = invoke("layer.double()", _dropconnect(DropConnectLinear, 0.5, seed)[0].double)
     out = expect_tensor(invoke("float64 layer(x)", layer, T.ones((4, IN), dtype=torch.float64)), "the output")
     if T.dtype(out) != torch.float64:
         fail(f"a float64 DropConnectLinear on float64 input should return float64, found {T.dtype(out)}")
     with other_device() as (device, _values):
-        layer = invoke(f"layer.to({str(device)!r})", layer.float().to, device)
+        layer = invoke(f"layer.to({str(device)!r})", invoke("layer.float()", layer.float).to, device)
         out = expect_tensor(
             invoke(f"layer(x on {device})", layer, T.ones((4, IN), device=device)), "the output"
         )
@@ -172,13 +182,15 @@ def _wrapped(WeightDropout: object, p: float, seed: int) -> tuple[nn.Module, nn.
     wrapper = invoke(
         f"WeightDropout(nn.Linear({IN}, {OUT}), {p}, ['weight'])", WeightDropout, inner, p, ["weight"]
     )
-    raw = getattr(wrapper, "weight_raw", None)
-    if not isinstance(raw, nn.Parameter):
+    raw = invoke("wrapper.weight_raw", session().getattr, wrapper, "weight_raw", default=True)
+    if not isinstance(raw, torch.Tensor) or not invoke(
+        "isinstance(weight_raw, nn.Parameter)", session().isinstance, raw, "Parameter"
+    ):
         fail(
             f"WeightDropout should register the raw weight as an nn.Parameter named weight_raw, "
-            f"found {type(raw).__name__}"
+            f"found {getattr(raw, '__name__', type(raw).__name__)}"
         )
-    if not any(param is raw for param in wrapper.parameters()):
+    if not invoke("wrapper.parameters()", session().is_param_of, wrapper, raw):
         fail(
             "weight_raw should be among wrapper.parameters(), found it missing: "
             "an optimizer would never update it"
@@ -188,20 +200,21 @@ def _wrapped(WeightDropout: object, p: float, seed: int) -> tuple[nn.Module, nn.
 
 @check(A, "the raw weight receives the gradient: weight_raw.grad = (g^T x) * m / (1 - p)")
 def check_weight_dropout_raw_gradient(WeightDropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     p = 0.5
     wrapper, inner, raw = _wrapped(WeightDropout, p, seed)
     out, used = _weight_used(wrapper, wrapper, raw, inner.bias, "WeightDropout(x)")
     kept = _check_dropped(used, raw, p, "WeightDropout in training")
     g = T.randn((IN, OUT), generator=gen(seed + 3))
-    invoke("backward", out.backward, g)
-    grad = T.grad(raw)
+    invoke("backward", session().backward, out, g)
+    grad = invoke("weight_raw.grad", session().getattr, raw, "grad")
     if grad is None:
         fail(
             "weight_raw.grad should be a tensor after backward, found None: the dropped weight was computed "
             "from raw.data (or a "
             "detached copy), so the raw weight never learns. Compute it from the parameter itself."
         )
+    grad = expect_tensor(grad, "the raw weight's gradient")
     expected = trusted(reference.dropout_backward, g.t(), reference.DropoutCache(kept, 1.0 / (1.0 - p)))
     if not close(grad, expected, atol=1e-5):
         fail("weight_raw.grad should be (g^T x) * m / (1 - p) with the forward's mask, found other values")
@@ -209,9 +222,9 @@ def check_weight_dropout_raw_gradient(WeightDropout: object, *, seed: int) -> No
 
 @check(A, "WeightDropout in eval mode uses the full raw weight")
 def check_weight_dropout_eval_full(WeightDropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     wrapper, inner, raw = _wrapped(WeightDropout, 0.5, seed)
-    wrapper.eval()
+    invoke("wrapper.eval()", wrapper.eval)
     x = T.randn((16, IN), generator=gen(seed + 2))
     out = expect_tensor(invoke("wrapper.eval()(x)", wrapper, x), "the output")
     if not close(out.detach(), T.linear(x, raw.detach(), inner.bias.detach()), atol=1e-5):
@@ -223,7 +236,7 @@ def check_weight_dropout_eval_full(WeightDropout: object, *, seed: int) -> None:
 
 @check(A, "WeightDropout keeps about 1 - p of the weights (p = 0.3), scaled by 1 / (1 - p)", intervals=1)
 def check_weight_dropout_keep_rate(WeightDropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     wrapper, inner, raw = _wrapped(WeightDropout, 0.3, seed)
     _, used = _weight_used(wrapper, wrapper, raw, inner.bias, "WeightDropout(x)")
     kept = _check_dropped(used, raw, 0.3, "WeightDropout in training")
@@ -232,7 +245,7 @@ def check_weight_dropout_keep_rate(WeightDropout: object, *, seed: int) -> None:
 
 @check(A, "WeightDropout draws a new weight mask every forward", intervals=1)
 def check_weight_dropout_fresh_masks(WeightDropout: object, *, seed: int) -> None:
-    T.manual_seed(seed)
+    seed_student(seed)
     wrapper, inner, raw = _wrapped(WeightDropout, 0.5, seed)
     _, a = _weight_used(wrapper, wrapper, raw, inner.bias, "first forward")
     _, b = _weight_used(wrapper, wrapper, raw, inner.bias, "second forward")

@@ -162,7 +162,9 @@ FEEDBACK_PREPROCESSORS = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 AUTOGRADE_PREPROCESSORS = [
-    "autograder.grading.nbgrader_plugins.BoundedExecute",
+    # Student cells run in the kernel with bounded outputs (BoundedExecute); test cells are judged
+    # outside the kernel (JudgeExecute extends BoundedExecute).
+    "autograder.grading.judge.execute.JudgeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

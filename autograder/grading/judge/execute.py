@@ -1,0 +1,159 @@
+"""``JudgeExecute``: nbgrader's ``Execute`` with test cells judged here instead of in the kernel.
+
+See :mod:`autograder.grading.judge` for the design. The instructor's copies of the cells come from
+nbgrader's gradebook (``SourceCell``), never from the submitted notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from nbclient.exceptions import DeadKernelError
+from nbclient.util import run_sync
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from traitlets import Float
+
+from autograder import checks
+from autograder.checks.core import REGISTRY, CheckFailed
+from autograder.checks.remote import Session
+from autograder.checks.scratch import verdict
+
+from ..cells import grade_id
+from ..nbgrader_plugins import BoundedExecute
+from .kernel import KernelTransport
+from .plan import PlanError, checks_module_name, parse_plan, without_checks_import
+from .static import scan_notebook
+
+
+def _error(message: str) -> NotebookNode:
+    return NotebookNode(
+        output_type="error", ename="CheckFailed", evalue=message, traceback=[f"CheckFailed: {message}"]
+    )
+
+
+def _passed(names: list[str]) -> NotebookNode:
+    return NotebookNode(
+        output_type="stream", name="stdout", text=f"judged by the grader: passed ({', '.join(names)})\n"
+    )
+
+
+class JudgeExecute(BoundedExecute):
+    """Run student cells in the kernel; judge test cells in this process from the instructor's copy."""
+
+    judge_timeout = Float(
+        180.0, help="seconds the judge may spend on one test cell (all its checks together)"
+    ).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        info = resources["nbgrader"]
+        self._load_instructor_cells(info["db_url"], info["notebook"], info["assignment"])
+        self._static = scan_notebook(nb.cells, set(self._tests) | set(self._locked))
+        self._dead = False
+        return super().preprocess(nb, resources, km=km)
+
+    def _load_instructor_cells(self, db_url: str, notebook: str, assignment: str) -> None:
+        with Gradebook(db_url) as gradebook:
+            source_nb = gradebook.find_notebook(notebook, assignment)
+            solutions = {cell.name for cell in source_nb.solution_cells}
+            grades = {cell.name for cell in source_nb.grade_cells}
+            sources = {cell.name: cell.source for cell in source_nb.source_cells}
+            locked = {cell.name for cell in source_nb.source_cells if cell.locked}
+        self._tests = {name: sources.get(name, "") for name in grades - solutions}
+        self._locked = {
+            name: sources[name] for name in locked - set(self._tests) - solutions if name in sources
+        }
+        setup = next(iter(self._locked.values()), "")
+        module = checks_module_name("\n".join(self._locked.values()) or setup, assignment)
+        self._module = checks.ASSIGNMENT_MODULES.get(module)
+        self._graded = set()
+        for source in self._tests.values():
+            try:
+                self._graded |= {name for planned in parse_plan(source) for name in planned.answers}
+            except PlanError:
+                continue
+
+    async def async_execute_cell(
+        self,
+        cell: NotebookNode,
+        cell_index: int,
+        execution_count: int | None = None,
+        store_history: bool = True,
+    ) -> NotebookNode:
+        name = grade_id(cell)
+        if cell.get("cell_type") != "code":
+            return cell
+        if name in self._tests:
+            cell.outputs = await self._judge(name)
+            return cell
+        if self._dead:
+            cell.outputs = [_error("not run: the kernel died in an earlier cell")]
+            return cell
+        original = cell.source
+        if name in self._locked:
+            cell.source = without_checks_import(self._locked[name])
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except DeadKernelError:
+            self._dead = True
+            cell.outputs = list(cell.get("outputs", [])) + [
+                _error("the kernel died while running this cell (os._exit, a crash or the memory limit)")
+            ]
+            return cell
+        finally:
+            cell.source = original
+
+    # nbclient binds its synchronous wrapper to its own coroutine: bind it to this one.
+    execute_cell = run_sync(async_execute_cell)
+
+    async def _judge(self, name: str) -> list[NotebookNode]:
+        if self._dead:
+            return [_error("not judged: the kernel died in an earlier cell, so the answers are gone")]
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.judge_timeout
+        transport = KernelTransport(self, loop, float(self.timeout or 30), deadline)
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._judge_in_thread, name, transport), self.judge_timeout + 60
+            )
+        except TimeoutError:
+            return [_error("the judge ran past its time limit for this test cell")]
+
+    def _judge_in_thread(self, name: str, transport: KernelTransport) -> list[NotebookNode]:
+        """Run the cell's plan; the outputs nbgrader will score (an error output fails the cell)."""
+        try:
+            plan = parse_plan(self._tests[name])
+        except PlanError as error:
+            return [_error(f"the grader is misconfigured for this test cell: {error}")]
+        if self._module is None:
+            return [_error("the grader is misconfigured: the setup cell names no known assignment")]
+        session = Session(transport)
+        passed: list[str] = []
+        try:
+            with session.active():
+                session.reset()
+                for planned in plan:
+                    info = REGISTRY.get(f"{self._module.__name__.rsplit('.', 1)[-1]}.{planned.function}")
+                    function = getattr(self._module, planned.function, None)
+                    if info is None or function is None:
+                        return [_error(f"the grader is misconfigured: no check named {planned.function}")]
+                    reasons = self._static.reasons(
+                        planned.answers, self._graded, builtin_allowed=info.builtin_allowed
+                    )
+                    if reasons:
+                        return [_error(verdict(list(planned.answers), reasons))]
+                    handles = [session.name(answer) for answer in planned.answers]
+                    if planned.seed is None:
+                        function(*handles)
+                    else:
+                        function(*handles, seed=planned.seed)
+                    passed.append(planned.function)
+        except CheckFailed as error:
+            return [_error(str(error))]
+        except Exception as error:  # noqa: BLE001 - a verdict, never a crash of the judge
+            return [
+                _error(f"the judge could not check this cell: {type(error).__name__}: {str(error)[:300]}")
+            ]
+        return [_passed(passed)]

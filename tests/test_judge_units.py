@@ -1,0 +1,201 @@
+"""The judge's parts in isolation: hostile replies give verdicts (never a crash), the static policy
+refuses each listed construct and lets every correct style through, test cells parse into plans.
+
+Everything here is deterministic and in-process (a few seconds).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import nbformat
+import pytest
+import torch
+
+from autograder import checks
+from autograder.checks import policy
+from autograder.checks.core import CheckFailed
+from autograder.checks.remote import BadReply, Session, parse_reply
+from autograder.grading.course import ASSIGNMENTS, SOLUTIONS
+from autograder.grading.judge.plan import PlanError, parse_plan, without_checks_import
+from autograder.grading.judge.static import scan_notebook
+
+
+class Scripted:
+    """A transport whose 'kernel' answers every request with the same text."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def request(self, text: str) -> str:
+        return self.reply
+
+
+def _tensor_reply(**fields: object) -> str:
+    value = {"__t": "tensor", "ref": "k1", "dtype": "float32", "shape": [2], "device": "cpu", "rg": False}
+    value["data"] = base64.b64encode(torch.ones(2).numpy().tobytes()).decode()
+    value.update(fields)
+    return json.dumps({"ok": True, "value": value, "trace": []})
+
+
+HOSTILE = {
+    "not JSON": "<<<",
+    "a list": "[1, 2]",
+    "unknown dtype": _tensor_reply(dtype="complex128"),
+    "object dtype": _tensor_reply(dtype="object"),
+    "bytes do not match the shape": _tensor_reply(shape=[3]),
+    "gigantic shape": _tensor_reply(shape=[1 << 20, 1 << 20]),
+    "negative shape": _tensor_reply(shape=[-2]),
+    "unknown device": _tensor_reply(device="tpu"),
+    "values not base64": _tensor_reply(data="@@@@"),
+    "no values": _tensor_reply(data=None),
+    "unknown tag": json.dumps({"ok": True, "value": {"__t": "pickle", "data": "gASV"}, "trace": []}),
+    "deep nesting": json.dumps(
+        {"ok": True, "value": json.loads('{"__t": "tuple", "items": [' * 20 + "1" + "]}" * 20), "trace": []}
+    ),
+    "malformed error": json.dumps({"ok": False, "error": "boom", "trace": []}),
+}
+
+
+@pytest.mark.parametrize("reply", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_hostile_replies_become_verdicts(reply: str) -> None:
+    session = Session(Scripted(reply))
+    with pytest.raises(BadReply):
+        session.call(session.name("dropout_forward"), torch.ones(2))
+
+
+def test_a_check_given_hostile_replies_fails_with_a_message_and_never_crashes() -> None:
+    for reply in [*HOSTILE.values(), None]:
+        session = Session(Scripted(reply))  # type: ignore[arg-type]
+        with session.active(), pytest.raises(CheckFailed) as caught:
+            checks.masks.check_forward_output(session.name("dropout_forward"))
+        assert str(caught.value)
+
+
+def test_nan_in_a_reply_is_data_and_fails_the_dtype_check() -> None:
+    def dropout_forward(x, p=0.5, training=True, generator=None):
+        return x * float("nan"), (None, 1.0)
+
+    def dropout_backward(grad, cache):
+        return grad
+
+    with pytest.raises(CheckFailed, match="finite"):
+        checks.masks.check_forward_dtype(dropout_forward, dropout_backward)
+
+
+def test_a_tensor_subclass_crosses_as_plain_data() -> None:
+    class Sneaky(torch.Tensor):
+        def __eq__(self, other):  # noqa: D105 - would lie to an in-process comparison
+            return True
+
+    def dropout_mask(shape, p, generator=None, device=None):
+        if not 0 <= p <= 1:
+            raise ValueError(p)
+        return (torch.rand(shape, generator=generator, device=device) < 1 - p).as_subclass(Sneaky)
+
+    checks.masks.check_mask_edge_cases(dropout_mask)  # correct values pass, as plain tensors
+    reply = parse_reply(json.dumps({"ok": True, "value": 1, "trace": []}))
+    assert reply["value"] == 1
+
+
+def test_oversized_reply_is_refused() -> None:
+    from autograder.checks import remote
+
+    with pytest.raises(BadReply, match="bytes"):
+        parse_reply(" " * (remote.MAX_REPLY_BYTES + 1))
+
+
+REFUSED = {
+    "exec('x = 1')": "exec",
+    "eval('1')": "eval",
+    "compile('1', 'f', 'eval')": "compile",
+    "getattr(torch.nn.functional, 'drop' + 'out')": "getattr",
+    "__import__('os')": "__import__",
+    "import importlib": "importlib",
+    "import inspect": "inspect",
+    "import ctypes": "ctypes",
+    "import gc": "gc",
+    "import sys": "sys",
+    "import threading": "threading",
+    "import builtins": "builtins",
+    "torch._C._set_grad_enabled(True)": "_C",
+    "torch.ops.aten.native_dropout": "ops",
+    "torch._VF.dropout": "_VF",
+    "F.dropout(x, 0.5)": "dropout",
+    "torch.nn.Dropout(0.5)": "Dropout",
+    "torch.dropout(x, 0.5, True)": "dropout",
+    "x.bernoulli_(0.5); F.alpha_dropout(x)": "alpha_dropout",
+    "F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)": "scaled_dot_product_attention",
+    "from autograder.reference import dropout": "autograder",
+    "from torch.nn.functional import dropout": "dropout",
+    "vars(checks)['x'] = 1": "vars",
+    "get_ipython().input_transformers_cleanup.append(f)": "get_ipython",
+    "x.__class__.__subclasses__()": "__subclasses__",
+    "print(In)": "In",
+}
+
+
+@pytest.mark.parametrize("code", list(REFUSED), ids=list(REFUSED.values()))
+def test_the_static_policy_refuses_each_construct_and_names_it(code: str) -> None:
+    findings = policy.scan(code)
+    assert findings and any(REFUSED[code] in f for f in findings), findings
+    assert all(f.startswith("line ") for f in findings)
+
+
+CORRECT_STYLES = [
+    (
+        "class D(nn.Module):\n    def __init__(self, p):\n        super().__init__()\n        self._p = p\n"
+        "    def forward(self, x):\n        if not self.training:\n            return x\n"
+        "        m = torch.bernoulli(torch.full_like(x, 1 - self._p))\n        return x * m / (1 - self._p)\n"
+    ),
+    (
+        "def f(x, p):\n    keep = torch.rand_like(x) >= p\n"
+        "    return torch.where(keep, x / (1 - p), torch.zeros_like(x))\n"
+    ),
+    "def f(x, p):\n    return x.masked_fill(torch.rand(x.shape, device=x.device) < p, 0.0) / (1 - p)\n",
+    (
+        "g = torch.Generator(device='cpu').manual_seed(0)\n"
+        "m = torch.empty(3, dtype=torch.bool).bernoulli_(0.5, generator=g)\n"
+    ),
+    "import math\nimport numpy as np\nfrom torch import nn\n"
+    "import torch.nn.functional as F\ny = F.linear(x, w)\n",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\n",
+    "for name in names:\n    w = getattr(module, name)\n"
+    "    delattr(module, name)\n    setattr(module, name, w)\n",
+]
+
+
+@pytest.mark.parametrize("code", CORRECT_STYLES)
+def test_the_static_policy_lets_correct_styles_through(code: str) -> None:
+    assert policy.scan(code) == []
+
+
+def test_practice_allows_builtin_dropout_but_not_the_reference() -> None:
+    assert policy.scan("nn.Dropout(0.5)", builtin_allowed=True) == []
+    assert policy.scan("from autograder.reference import mc_predict", builtin_allowed=True)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_test_cell_has_a_plan_and_the_solutions_pass_the_static_policy(assignment: str) -> None:
+    notebook = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
+    locked = set()
+    module = checks.ASSIGNMENT_MODULES[assignment]
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("locked") or (meta.get("grade") and not meta.get("solution")):
+            locked.add(meta["grade_id"])
+        if meta.get("grade") and not meta.get("solution"):
+            for planned in parse_plan(cell.source):
+                assert hasattr(module, planned.function), planned
+        if meta.get("grade_id") == "setup":
+            assert "autograder.checks" not in without_checks_import(cell.source)
+    findings = scan_notebook(notebook.cells, locked)
+    assert not any(findings.strict.values() if assignment != "practice" else findings.lenient.values()), (
+        findings
+    )
+
+
+def test_a_test_cell_without_a_check_call_is_a_plan_error() -> None:
+    with pytest.raises(PlanError):
+        parse_plan("assert 1 == 1")
