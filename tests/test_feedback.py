@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,6 +127,9 @@ ATTACKS_HTML = [
 ]
 
 
+_ANSI_STYLE = re.compile(r"^((background-)?color: rgb\(\d{1,3},\d{1,3},\d{1,3}\);? ?)+$")
+
+
 def _live(fragment: str) -> list[str]:
     """What in an HTML fragment could run script: script elements, event attributes, script URLs."""
     soup = BeautifulSoup(fragment, "html.parser")
@@ -137,6 +141,8 @@ def _live(fragment: str) -> list[str]:
         for name, value in tag.attrs.items():
             text = " ".join(value) if isinstance(value, list) else str(value)
             lowered = "".join(text.split()).lower()
+            if name.lower() == "style" and tag.name == "span" and _ANSI_STYLE.match(text):
+                continue  # nbconvert's own colouring of escaped text (numbers only)
             if name.lower().startswith("on") or name.lower() in ("style", "srcdoc", "formaction"):
                 found.append(f"{tag.name}[{name}]")
             elif lowered.startswith(("javascript:", "vbscript:", "data:text")) or (
