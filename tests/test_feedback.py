@@ -341,7 +341,8 @@ def graded() -> Iterator[tuple[Path, ClassReport]]:
 
 
 def _result(report: ClassReport, student: str):
-    return next(result for result in report.results if result.student == student)
+    results = {result.student: result for result in report.results}
+    return results[student]
 
 
 def _page(course: Path, student: str) -> Path:
