@@ -34,7 +34,7 @@ from typing import Any
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Integer, default
 
 from .cells import is_test_cell
 from .feedback_sanitise import sanitise_notebook
@@ -111,10 +111,17 @@ class BoundedExecute(Execute):
     so ``while True: print('x' * 10**6)`` fills the grading process (not the sandboxed kernel) for as
     long as the cell's time limit allows. Past the budget, per cell or per notebook, further outputs are
     dropped as they arrive and one line says so; errors still pass (``LimitOutputBytes`` cuts them).
+    It also waits longer (30 s, not nbclient's 4 s) for a finished cell's last outputs.
     """
 
     max_streamed_bytes = Integer(32 * 2**20, help="output bytes kept per cell while it runs").tag(config=True)
     max_streamed_notebook_bytes = Integer(128 * 2**20, help="output bytes kept per notebook").tag(config=True)
+
+    @default("iopub_timeout")
+    def _iopub_timeout_default(self) -> int:
+        # nbclient waits 4 s for a finished cell's last outputs and then fails the whole notebook; on a
+        # loaded machine that zeroed every test of correct submissions. The cell time limit is unchanged.
+        return 30
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> tuple[Any, dict]:
         self._streamed: dict[int, int] = {}
