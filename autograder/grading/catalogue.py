@@ -808,8 +808,8 @@ CAUGHT_BY: dict[str, tuple[str, ...]] = {
     "dtype_promoted": ("masks.check_forward_dtype",),
     "input_mutated": (
         "masks.check_forward_fresh_masks",
+        "masks.check_forward_generator",
         "masks.check_forward_no_mutation",
-        "masks.check_forward_output",
     ),
     "backward_redraws_mask": ("masks.check_backward_same_mask",),
     "mask_shared_across_rows": (
@@ -863,7 +863,6 @@ CAUGHT_BY: dict[str, tuple[str, ...]] = {
         "autograd.check_module_dtype",
         "autograd.check_module_fresh_masks",
         "autograd.check_module_gradient",
-        "autograd.check_module_keep_rate",
         "autograd.check_module_no_mutation",
     ),
     "module_mask_per_feature": (
