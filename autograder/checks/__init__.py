@@ -1,14 +1,15 @@
-"""The grader's checks: what the notebooks' hidden (and some visible) tests call.
+"""The grader's checks: what the notebooks' hidden (and visible) tests call.
 
 One module per assignment (:mod:`.masks`, :mod:`.autograd`, :mod:`.weights`, :mod:`.practice`), each
 with ``check_*`` functions taking the student's objects. A check passes silently or raises
 :class:`~autograder.checks.core.CheckFailed` (an ``AssertionError``) whose message says what was
 expected and what was found.
 
-Importing this package seals its modules: rebinding a check (``masks.check_x = lambda f: None``) raises
-``AttributeError``, and every check decides with torch functions captured at import
-(:data:`~autograder.checks.core.T`), so patching ``torch.equal`` and friends does not change a verdict.
-The notebooks import it in their locked first cell, before any student code runs.
+While grading, the checks run in the trusted judge (:mod:`autograder.grading.judge`), never in the
+student's kernel: they hold handles on the student's objects and reach them through the probe
+(:mod:`.remote`, :mod:`autograder.probe`). In a student's own notebook they run the probe in-process
+on the objects passed in, with the same rules. Importing this package also seals its modules
+(rebinding ``masks.check_x`` raises ``AttributeError``), which matters only for those in-process runs.
 """
 
 from __future__ import annotations

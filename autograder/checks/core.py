@@ -1,9 +1,10 @@
 """What every check is built from: the failure type, captured torch functions, the statistical test.
 
-Student code runs in the same kernel as the hidden tests and can replace ``torch.equal``,
-``Tensor.__eq__`` and friends. Everything a check *decides* with goes through :data:`T`, a namespace of
-the genuine torch functions captured when this module was first imported (the notebooks' locked setup
-cell imports it before any student cell runs), so such patches cannot turn a failing answer into a pass.
+While grading, checks run in the judge's process, which never runs student code. When a student runs
+a visible test in their own notebook the checks share the process with their code, which can replace
+``torch.equal``, ``Tensor.__eq__`` and friends; everything a check *decides* with therefore goes
+through :data:`T`, a namespace of the genuine torch functions captured when this module was first
+imported.
 """
 
 from __future__ import annotations
