@@ -7,7 +7,8 @@ from autograder.lab.bench import BOOL_TIME_TARGET, SEED_TIME_TARGET, BenchRow, c
 
 def _rows(bool_ratios: list[float], seed_ratios: list[float], bool_bytes: float = 1.0) -> list[BenchRow]:
     rows = []
-    for numel, bool_ratio, seed_ratio in zip((1 << 20, 1 << 22, 1 << 24), bool_ratios, seed_ratios):
+    sizes = (1 << 20, 1 << 22, 1 << 24)
+    for numel, bool_ratio, seed_ratio in zip(sizes, bool_ratios, seed_ratios, strict=True):
         rows += [
             BenchRow("cpu", numel, "F.dropout", 10.0, 1.0, 2.0, 4.0),
             BenchRow("cpu", numel, "reference bool", 10 * bool_ratio, bool_ratio, 1.0, bool_bytes),
