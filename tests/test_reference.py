@@ -312,3 +312,24 @@ def test_masks_are_independent_across_rows(device: torch.device) -> None:
     # Bernoulli(1/2) sequence's consecutive pairs are independent fair coins (XOR of i.i.d. bits).
     interval = binomial_interval(rows * (cols - 1), 0.5, FALSE_FAILURE_RATE)
     assert interval.contains(neighbours), interval.describe(neighbours)
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_inplace_on_a_leaf_that_requires_grad_is_refused_as_by_pytorch(strategy: str, p: float) -> None:
+    x = torch.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        F.dropout(x, p, inplace=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        dropout(x, p, inplace=True, keep_mask_as=strategy)
+
+
+def test_dropout_runs_on_the_meta_device_forward_and_backward() -> None:
+    # No data, but every operation must accept the device: nothing is silently drawn on the CPU.
+    x = torch.randn(2, 3, 4, device="meta", requires_grad=True)
+    for strategy in ("float", "bool"):
+        out = dropout(x, 0.5, keep_mask_as=strategy)
+        (grad,) = torch.autograd.grad(out.sum(), x)
+        assert out.device.type == grad.device.type == "meta" and out.shape == grad.shape == x.shape
+    with pytest.raises(ValueError, match="no random generator to save"):
+        dropout(x, 0.5, keep_mask_as="seed")

@@ -171,6 +171,10 @@ def generator_state(generator: torch.Generator | None, device: torch.device) -> 
     """The state of the generator a draw on ``device`` will use (a copy: a few kilobytes)."""
     if generator is not None:
         return generator.get_state()
+    if device.type == "meta":
+        raise ValueError(
+            "the meta device has no random generator to save: keep_mask_as='seed' cannot run there"
+        )
     if device.type == "cpu":
         return torch.random.get_rng_state()
     return torch.get_device_module(device.type).get_rng_state(device)
