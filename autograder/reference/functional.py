@@ -41,6 +41,16 @@ from .validation import (
     check_strategy,
 )
 
+# The variants used to live in this module; these names keep imports from here working.
+from .variants import (  # noqa: E402, F401
+    SELU_ALPHA,
+    SELU_SATURATION,
+    SELU_SCALE,
+    alpha_dropout,
+    channel_dropout,
+    gaussian_dropout,
+)
+
 KeepMaskAs = Literal["float", "bool", "seed"]
 _check_strategy = check_strategy  # the name this module used to export
 
