@@ -60,6 +60,7 @@ def test_weight_scaling_is_the_geometric_mean_for_softmax_regression_only() -> N
     assert float(kl_divergence(arithmetic, arithmetic).abs().max()) < 1e-12
 
 
+@torch.no_grad()
 def test_gaussian_moments_match_the_masks_and_expected_relu_matches_sampling() -> None:
     generator = torch.Generator().manual_seed(0)
     layer = nn.Linear(50, 3).double()

@@ -79,7 +79,7 @@ def sampled_activation(
 
 @torch.no_grad()
 def mc_activation(
-    layer: nn.Linear, v: torch.Tensor, p: float, samples: int, *, chunk: int = 16
+    layer: nn.Linear, v: torch.Tensor, p: float, samples: int, *, chunk: int = 4
 ) -> torch.Tensor:
     """The mean over ``samples`` per-example weight masks of relu(DropConnect layer(v)): the target."""
     keep = 1 - check_probability(p, allow_one=False)
