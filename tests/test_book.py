@@ -19,7 +19,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import pytest
 
@@ -268,7 +268,7 @@ def _check_notebook_download(page: object, served_book: str, page_name: str) -> 
     wanted = f"{Path(page_name).name}.ipynb"
     assert any(link.endswith(wanted) for link in links), f"{page_name}: no .ipynb download: {links}"
     link = next(link for link in links if link.endswith(wanted))
-    response = page.request.get(page.url.rsplit("/", 1)[0] + "/" + link)  # type: ignore[attr-defined]
+    response = page.request.get(urljoin(page.url, link))  # type: ignore[attr-defined]
     assert response.status == 200, f"{page_name}: {link} answered {response.status}"
     notebook = json.loads(response.text())
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
