@@ -9,7 +9,7 @@ runs them the way a student would, on a copy of the repository's tracked files (
 * ``pip install -e ".[student]"`` and ``python -m autograder data`` run as written;
 * ``jupyter lab exercises/masks/masks.ipynb`` starts as written, plus the options a test needs (no
   browser, a chosen port and token, ``--allow-root`` when run as root); the test asks the server for the
-  notebook and for the Python kernel, then stops the server;
+  notebook (JupyterLab serves the notebook's folder) and for the Python kernel, then stops the server;
 * ``nbgrader validate exercises/masks/masks.ipynb`` runs on the released notebook (it must report the
   unanswered cells) and on the same notebook with the solutions' answers filled in (it must report
   success).
@@ -177,7 +177,9 @@ def _open_in_jupyterlab(command: str, clone: Path, env: dict[str, str]) -> None:
                                   stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        contents = _get_json(f"{base}/api/contents/{EXERCISE}?token={token}", server, log)
+        # Given a notebook, JupyterLab serves the notebook's folder and opens the notebook in it.
+        opened = Path(EXERCISE).name
+        contents = _get_json(f"{base}/api/contents/{opened}?token={token}", server, log)
         assert contents["type"] == "notebook" and contents["content"]["cells"], contents.get("type")
         specs = _get_json(f"{base}/api/kernelspecs?token={token}", server, log)
         assert "python3" in specs["kernelspecs"], specs
