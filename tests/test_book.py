@@ -171,8 +171,7 @@ _RAW_TEX_IN_PROSE = """() => {
 _PIPE_TEXT = """() => Array.from(document.querySelectorAll('main p, main li'))
   .filter(node => !node.closest('pre, code, table, .highlight'))
   .flatMap(node => node.innerText.split('\\n').map(line => line.trim()))
-  .filter(line => /\\|\\s*:?-{3,}:?\\s*\\|/.test(line)
-                  || (/^\\|/.test(line) && (line.match(/\\|/g) || []).length >= 3))"""
+  .filter(line => /\\|\\s*:?-{3,}:?\\s*\\|/.test(line))"""  # a table's | --- | row, left as text
 
 _VISIBLE_GLUE = """() => Array.from(document.querySelectorAll('.cell:not(.tag_hide-input) .cell_input'))
   .flatMap(cell => cell.innerText.split('\\n'))
@@ -274,6 +273,24 @@ def _check_notebook_download(page: object, served_book: str, page_name: str) -> 
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert code and all(cell.get("execution_count") for cell in code), f"{page_name}: {link} is not executed"
     assert any(cell["outputs"] for cell in code), f"{page_name}: {link} has no outputs"
+
+
+@pytest.mark.slow
+def test_reader_checks_catch_what_they_look_for(browser: object) -> None:
+    """The table and plumbing checks fire on a run-on table and on shown glue(), and only there."""
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.set_content("<main><p>| check | rate |\n| --- | --- |\n| keep | 1e-10 |</p></main>")
+        assert page.evaluate(_PIPE_TEXT) == ["| check | rate | | --- | --- | | keep | 1e-10 |"]
+        page.set_content("<main><table><tr><td>| --- |</td></tr></table><p>|x| and |y|</p>"
+                         "<pre>| a | --- | c |</pre></main>")
+        assert page.evaluate(_PIPE_TEXT) == []
+        shown = '<div class="cell"><div class="cell_input"><pre>x = 1\nglue("a", x)</pre></div></div>'
+        hidden = '<div class="cell tag_hide-input"><div class="cell_input"><pre>glue("b", 1)</pre></div></div>'
+        page.set_content(f"<main>{shown}{hidden}</main>")
+        assert page.evaluate(_VISIBLE_GLUE) == ['glue("a", x)']
+    finally:
+        page.close()
 
 
 def test_title_check_catches_a_doubled_title() -> None:
