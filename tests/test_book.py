@@ -286,7 +286,8 @@ def test_reader_checks_catch_what_they_look_for(browser: object) -> None:
                          "<pre>| a | --- | c |</pre></main>")
         assert page.evaluate(_PIPE_TEXT) == []
         shown = '<div class="cell"><div class="cell_input"><pre>x = 1\nglue("a", x)</pre></div></div>'
-        hidden = '<div class="cell tag_hide-input"><div class="cell_input"><pre>glue("b", 1)</pre></div></div>'
+        hidden = ('<div class="cell tag_hide-input"><div class="cell_input"><pre>glue("b", 1)</pre>'
+                  '</div></div>')
         page.set_content(f"<main>{shown}{hidden}</main>")
         assert page.evaluate(_VISIBLE_GLUE) == ['glue("a", x)']
     finally:
