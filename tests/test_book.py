@@ -5,7 +5,9 @@ into ``book/_build/html`` with its execution cache, so after ``make book`` this 
 clone it executes every chapter. The browser test opens every page in headless Chromium (Debian's
 ``chromium``, installed by ``.ci/system-deps.sh``) from a server on 127.0.0.1 and checks that the math
 was typeset, every image loaded and no request left the machine; it saves one screenshot per page
-under ``book/_build/screenshots/``.
+under ``book/_build/screenshots/``. It also reads each page as a reader would: no table left as
+run-on pipe text, a title that names the page (not the book's title twice), no ``glue()`` plumbing
+in the code a chapter shows, and, on every executed chapter, a working ``.ipynb`` download.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import pytest
 
@@ -166,6 +168,18 @@ _RAW_TEX_IN_PROSE = """() => {
   return ['$$', '\\\\(', '\\\\)', '\\\\[', '\\\\]', '\\\\frac'].filter(marker => text.includes(marker));
 }"""
 
+_PIPE_TEXT = """() => Array.from(document.querySelectorAll('main p, main li'))
+  .filter(node => !node.closest('pre, code, table, .highlight'))
+  .flatMap(node => node.innerText.split('\\n').map(line => line.trim()))
+  .filter(line => /\\|\\s*:?-{3,}:?\\s*\\|/.test(line))"""  # a table's | --- | row, left as text
+
+_VISIBLE_GLUE = """() => Array.from(document.querySelectorAll('.cell:not(.tag_hide-input) .cell_input'))
+  .flatMap(cell => cell.innerText.split('\\n'))
+  .filter(line => /^\\s*glue\\(/.test(line))"""
+
+_NOTEBOOK_LINKS = """() => Array.from(document.querySelectorAll('a'))
+  .map(a => a.getAttribute('href') || '').filter(href => href.endsWith('.ipynb'))"""
+
 _IMAGES = """() => Array.from(document.images).map(img => ({
   src: img.currentSrc || img.src, complete: img.complete, width: img.naturalWidth }))"""
 
@@ -209,6 +223,16 @@ def test_page_in_a_browser(browser: object, served_book: str, page_name: str) ->
             assert errors == 0, f"{page_name}: {errors} formulas failed to typeset"
         raw = page.evaluate(_RAW_TEX_IN_PROSE)
         assert not raw, f"{page_name}: raw TeX left in the prose: {raw}"
+        pipes = page.evaluate(_PIPE_TEXT)
+        assert not pipes, f"{page_name}: Markdown table syntax shown as text (not rendered): {pipes[:3]}"
+        _check_title(page_name, page.title(), page.evaluate("() => document.querySelector('h1').innerText"))
+        if page_name in CHAPTERS:
+            glue_lines = page.evaluate(_VISIBLE_GLUE)
+            assert not glue_lines, (
+                f"{page_name}: {len(glue_lines)} lines of glue() plumbing shown to readers (tag their cell "
+                f"remove-cell): {glue_lines[:3]}"
+            )
+            _check_notebook_download(page, served_book, page_name)
         page.wait_for_load_state("networkidle")
         images = page.evaluate(_IMAGES)
         broken = [image["src"] for image in images if not image["complete"] or image["width"] == 0]
@@ -226,6 +250,56 @@ def test_page_in_a_browser(browser: object, served_book: str, page_name: str) ->
     ]
     assert not external, f"{page_name} made requests that left the machine: {external}"
     assert not failed, f"{page_name}: failed requests: {failed}"
+
+
+def _check_title(page_name: str, title: str, heading: str) -> None:
+    """The tab title is "<this page's heading> — <book title>", never the book's title twice."""
+    parts = [part.strip() for part in title.split("—")]
+    assert len(set(parts)) == len(parts), f"{page_name}: the title repeats itself: {title!r}"
+    assert heading.strip().rstrip("#").strip() in title, f"{page_name}: title {title!r} lacks {heading!r}"
+
+
+def _check_notebook_download(page: object, served_book: str, page_name: str) -> None:
+    """The download menu offers this chapter's executed notebook, and the file is one, with outputs."""
+    import json
+
+    links = page.evaluate(_NOTEBOOK_LINKS)  # type: ignore[attr-defined]
+    wanted = f"{Path(page_name).name}.ipynb"
+    assert any(link.endswith(wanted) for link in links), f"{page_name}: no .ipynb download: {links}"
+    link = next(link for link in links if link.endswith(wanted))
+    response = page.request.get(urljoin(page.url, link))  # type: ignore[attr-defined]
+    assert response.status == 200, f"{page_name}: {link} answered {response.status}"
+    notebook = json.loads(response.text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code and all(cell.get("execution_count") for cell in code), f"{page_name}: {link} is not executed"
+    assert any(cell["outputs"] for cell in code), f"{page_name}: {link} has no outputs"
+
+
+@pytest.mark.slow
+def test_reader_checks_catch_what_they_look_for(browser: object) -> None:
+    """The table and plumbing checks fire on a run-on table and on shown glue(), and only there."""
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.set_content("<main><p>| check | rate |\n| --- | --- |\n| keep | 1e-10 |</p></main>")
+        assert page.evaluate(_PIPE_TEXT) == ["| check | rate | | --- | --- | | keep | 1e-10 |"]
+        page.set_content("<main><table><tr><td>| --- |</td></tr></table><p>|x| and |y|</p>"
+                         "<pre>| a | --- | c |</pre></main>")
+        assert page.evaluate(_PIPE_TEXT) == []
+        shown = '<div class="cell"><div class="cell_input"><pre>x = 1\nglue("a", x)</pre></div></div>'
+        hidden = ('<div class="cell tag_hide-input"><div class="cell_input"><pre>glue("b", 1)</pre>'
+                  '</div></div>')
+        page.set_content(f"<main>{shown}{hidden}</main>")
+        assert page.evaluate(_VISIBLE_GLUE) == ['glue("a", x)']
+    finally:
+        page.close()
+
+
+def test_title_check_catches_a_doubled_title() -> None:
+    """The check above fails on the intro page's old title and passes on a proper one."""
+    with pytest.raises(AssertionError, match="repeats itself"):
+        book = "Dropout, from the mask up"
+        _check_title("intro", f"{book} — {book}", book)
+    _check_title("intro", "How to use this book — Dropout, from the mask up", "How to use this book#")
 
 
 def test_chromium_is_a_declared_system_dependency() -> None:
