@@ -1,0 +1,208 @@
+"""Resource exhaustion: a correct answer plus an attempt to take more than the limits give.
+
+The attacks are bounded so that a grader without limits is not hurt for long (the fork bomb stops at
+512 processes, memory and file systems are freed at once). One that got past a limit prints an
+``ESCAPED:`` line with what it held; outputs that are too big are caught by the suite's size checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import Attack, Context
+
+_STATUS = """
+import os as _os
+import time as _time
+
+
+def _status_mb(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) // 1024
+    return 0
+"""
+
+_FORK_BOMB = (
+    _STATUS
+    + """
+_pids = []
+for _i in range(512):
+    try:
+        _pid = _os.fork()
+    except OSError as _error:
+        print("fork refused after", _i, "processes:", type(_error).__name__)
+        break
+    if _pid == 0:
+        _time.sleep(30)
+        _os._exit(0)
+    _pids.append(_pid)
+if len(_pids) >= 512:
+    print("ESCAPED: started", len(_pids), "processes")
+for _pid in _pids:
+    _os.kill(_pid, 9)
+    _os.waitpid(_pid, 0)
+"""
+)
+
+_FORKED_MEMORY = (
+    _STATUS
+    + """
+import select as _select
+
+_limit = @MEMORY_MB@
+_each = max(64, min(_limit - _status_mb("VmSize") - 300, 1536))
+_pids = []
+_read, _write = _os.pipe()
+for _i in range(min(40, _limit // _each + 2)):
+    try:
+        _pid = _os.fork()
+    except OSError:
+        break
+    if _pid == 0:
+        try:
+            import numpy
+
+            _block = numpy.ones(_each * 2**20, dtype=numpy.uint8)
+            _os.write(_write, b"1")
+            _time.sleep(60)
+        finally:
+            _os._exit(0)
+    _pids.append(_pid)
+_held, _deadline = 0, _time.time() + 60
+while _held < len(_pids) and _time.time() < _deadline:
+    if _select.select([_read], [], [], 1)[0]:
+        _held += len(_os.read(_read, 64))
+print("children holding", _held, "x", _each, "MB; limit", _limit, "MB")
+if _held * _each > _limit:
+    print("ESCAPED: the kernel's children held", _held * _each, "MB against a", _limit, "MB limit")
+for _pid in _pids:
+    try:
+        _os.kill(_pid, 9)
+        _os.waitpid(_pid, 0)
+    except OSError:
+        pass
+"""
+)
+
+_RAM_FILESYSTEMS = (
+    _STATUS
+    + """
+import numpy as _numpy
+
+_limit = @MEMORY_MB@
+_blocks = []
+try:
+    while len(_blocks) * 128 < _limit:
+        _blocks.append(_numpy.ones(128 * 2**20, dtype=_numpy.uint8))
+except MemoryError:
+    pass
+_rss = _status_mb("VmRSS")
+
+
+def _fstype(path):
+    best, kind = "", ""
+    path = _os.path.realpath(path)
+    for line in open("/proc/self/mountinfo"):
+        fields = line.split()
+        point, after = fields[4], fields[fields.index("-") + 1]
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, kind = point, after
+    return kind
+
+
+_written, _files = 0, []
+for _folder in sorted({"/dev/shm", _os.environ.get("TMPDIR", "/tmp"), "/tmp", _os.getcwd()}):
+    if _fstype(_folder) not in ("tmpfs", "ramfs"):
+        continue
+    try:
+        while _written < _limit + 512:
+            _path = _os.path.join(_folder, f"@TAG@-{len(_files)}")
+            _files.append(_path)
+            with open(_path, "wb") as _handle:
+                _handle.write(b"\\1" * (32 * 2**20))
+            _written += 32
+    except OSError as _error:
+        print("stopped writing in", _folder, type(_error).__name__)
+print("resident", _rss, "MB plus", _written, "MB in RAM-backed files; limit", _limit, "MB")
+if _rss + _written > _limit:
+    print("ESCAPED: held", _rss + _written, "MB of RAM against a", _limit, "MB limit")
+for _path in _files:
+    try:
+        _os.remove(_path)
+    except OSError:
+        pass
+del _blocks
+"""
+)
+
+
+def _huge_notebook(notebook: Any, context: Context) -> None:
+    """150 MB of a stale output in a student cell: the file itself is huge before anything runs."""
+    import nbformat
+
+    demo = next(c for c in notebook.cells if c.cell_type == "code" and "nbgrader" not in c.metadata)
+    demo.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "A" * 150_000_000})]
+
+
+ATTACKS = [
+    Attack(
+        "fork_bomb",
+        "resources",
+        "starts up to 512 sleeping processes",
+        base="solution",
+        before={"dropout_mask": _FORK_BOMB},
+    ),
+    Attack(
+        "forked_memory",
+        "resources",
+        "forked children each allocate as much as a per-process limit allows, together more than the limit",
+        base="solution",
+        before={"dropout_mask": _FORKED_MEMORY},
+    ),
+    Attack(
+        "ram_filesystems",
+        "resources",
+        "fills memory to the limit, then writes /dev/shm, the temporary folder and the working folder "
+        "when they are RAM-backed",
+        base="solution",
+        before={"dropout_mask": _RAM_FILESYSTEMS},
+    ),
+    Attack(
+        "png_output_90mb",
+        "resources",
+        "a 90 MB image/png output",
+        base="solution",
+        before={
+            "dropout_mask": "from IPython.display import display\n"
+            'display({"image/png": "iVBORw0KGgo" + "A" * 120_000_000}, raw=True)\n'
+        },
+    ),
+    Attack(
+        "html_output_90mb",
+        "resources",
+        "a 90 MB text/html output",
+        base="solution",
+        before={
+            "dropout_mask": "from IPython.display import HTML, display\n"
+            "display(HTML('<p>grades</p>' * 7_500_000))\n"
+        },
+    ),
+    Attack(
+        "huge_notebook",
+        "resources",
+        "a 150 MB notebook file (a stale output in a student cell)",
+        base="solution",
+        edit=_huge_notebook,
+    ),
+    Attack(
+        "endless_loop_ignoring_interrupt",
+        "resources",
+        "an endless loop in an answer cell that ignores the interrupt the cell time limit sends",
+        base="solution",
+        before={
+            "dropout_mask": "import signal\n\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
+        },
+    ),
+]
