@@ -56,6 +56,8 @@ if __name__ == "__main__":
 
 _SHADOW_CHECKS = """
 def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
     return lambda *args, **kwargs: None
 """
 
@@ -80,6 +82,8 @@ import types
 
 class _AlwaysPasses(types.ModuleType):
     def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
         return lambda *args, **kwargs: None
 
 

@@ -494,8 +494,8 @@ def _feedback_problems(
 ) -> list[str]:  # fmt: skip
     path = run.feedback_path(student)
     if not path.is_file():
-        if result is not None and result.status == "graded":
-            return ["graded, but no feedback was generated for it"]
+        if run.autograded_path(student).is_file():
+            return ["autograded, but no feedback was generated for it"]
         return []
     page = path.read_text(errors="replace")
     problems = []

@@ -90,4 +90,21 @@ for _path in _glob.glob("*.ipynb"):
 """
         },
     ),
+    Attack(
+        "traceback_formatting_crash",
+        "leak",
+        "a wrong answer plus a module in sys.modules whose __file__ is not a string: IPython cannot format "
+        "the failing tests' errors and prints the raw tracebacks (hidden test lines) as plain output",
+        base="wrong",
+        before={
+            "dropout_forward": """
+import sys
+import types
+
+_poison = types.ModuleType("_poison")
+_poison.__file__ = object()
+sys.modules["_poison"] = _poison
+"""
+        },
+    ),
 ]

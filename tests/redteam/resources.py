@@ -54,7 +54,7 @@ _limit = @MEMORY_MB@
 _each = max(64, min(_limit - _status_mb("VmSize") - 300, 1536))
 _pids = []
 _read, _write = _os.pipe()
-for _i in range(min(40, _limit // _each + 2)):
+for _i in range(min(40, _limit // _each + 1)):
     try:
         _pid = _os.fork()
     except OSError:
@@ -116,7 +116,7 @@ for _folder in sorted({"/dev/shm", _os.environ.get("TMPDIR", "/tmp"), "/tmp", _o
     if _fstype(_folder) not in ("tmpfs", "ramfs"):
         continue
     try:
-        while _written < _limit + 512:
+        while _rss + _written <= _limit + 256:
             _path = _os.path.join(_folder, f"@TAG@-{len(_files)}")
             _files.append(_path)
             with open(_path, "wb") as _handle:
