@@ -25,7 +25,7 @@ from redteam.harness import (
     CONTROLS,
     SECRET,
     RedTeamRun,
-    attack_texts,
+    attack_notebook,
     checks_lines,
     clean,
     hidden_test_lines,
@@ -74,14 +74,19 @@ def test_the_suite_covers_every_kind_with_forty_attacks() -> None:
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
-def test_attack_code_quotes_no_secret(attack) -> None:
-    """The leak checks are meaningful only if no attack writes a hidden-test or checks line itself."""
+def test_attack_is_valid_and_quotes_no_secret(attack) -> None:
+    """Every attack's code compiles, and no attack writes a hidden-test or checks line itself (the
+    feedback checks would otherwise blame the grader for the student's own text)."""
     source = SOLUTIONS / "masks" / "masks.ipynb"
     release = EXERCISES / "masks" / "masks.ipynb"
     secret_lines = hidden_test_lines(source, release) | checks_lines(source, release)
     context = Context(Path("/course"), Path("/repo"), Path("/site"), "0000", 1, 4096)
-    for text in attack_texts(attack, nbformat.read(release, as_version=4), context):
-        quoted = [line for line in secret_lines if line in text] + ([SECRET] if SECRET in text else [])
+    notebook = attack_notebook(attack, nbformat.read(release, as_version=4), context)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            compile(cell.source, f"<{attack.name} cell {index}>", "exec")
+        quoted = [line for line in secret_lines if line in cell.source]
+        quoted += [SECRET] if SECRET in cell.source else []
         assert not quoted, f"{attack.name} quotes {quoted[:2]} itself: its feedback would blame the grader"
 
 

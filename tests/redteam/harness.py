@@ -34,6 +34,7 @@ from autograder.grading.catalogue import entries
 from autograder.grading.classroom import grade_class, load_course
 from autograder.grading.course import ROOT, nbgrader_env
 from autograder.grading.gradebook import read_score
+from autograder.grading.nbgrader_plugins import BEGIN_HIDDEN, END_HIDDEN, strip_hidden_region
 from autograder.grading.results import ClassReport, StudentResult
 from autograder.grading.sandbox import Limits
 from autograder.grading.synthetic_class import make_graded_course, release_notebook, submit
@@ -52,6 +53,8 @@ CONTROLS = {
 #: Largest autograded notebook or feedback page accepted (the output caps must keep them small).
 MAX_FILE_BYTES = 10 * 2**20
 SECRET = "SECRET-OF-control_solution"
+#: nbgrader's own words when it failed on a notebook: a result that says only this explains nothing.
+UNCLEAR = "Please see the the above traceback"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,11 +88,6 @@ def attack_notebook(
     if attack.edit is not None:
         attack.edit(notebook, context)
     return notebook
-
-
-def attack_texts(attack: Attack, release: nbformat.NotebookNode, context: Context) -> list[str]:
-    """Every cell of the attack's notebook, to check that the attack itself quotes no secret."""
-    return [cell.source for cell in attack_notebook(attack, release, context).cells]
 
 
 def _submit_controls(course: Path, release: nbformat.NotebookNode, token: str) -> None:
@@ -219,18 +217,13 @@ def _notebook_lines(path: Path) -> set[str]:
 
 
 def hidden_test_lines(source_path: Path, release_path: Path) -> set[str]:
-    """Lines of the hidden test regions that appear nowhere in the released notebook."""
+    """Lines of the hidden test regions (what the feedback plug-in strips) not in the released notebook."""
     source = nbformat.read(source_path, as_version=4)
-    hidden, inside = set(), False
-    for cell in source.cells:
-        for line in cell.source.splitlines():
-            if line.strip() == "### BEGIN HIDDEN TESTS":
-                inside = True
-            elif line.strip() == "### END HIDDEN TESTS":
-                inside = False
-            elif inside and line.strip():
-                hidden.add(line.strip())
-    return hidden - _notebook_lines(release_path)
+    everything = _notebook_lines(source_path)
+    kept = {
+        line.strip() for cell in source.cells for line in strip_hidden_region(cell.source)[0].splitlines()
+    }
+    return everything - kept - _notebook_lines(release_path) - {BEGIN_HIDDEN, END_HIDDEN}
 
 
 def checks_lines(source_path: Path, release_path: Path) -> set[str]:
@@ -458,6 +451,8 @@ def judge(run: RedTeamRun) -> None:
                 result.score < result.max_score and not result.message
             ):
                 problems.append(f"no clear result (status {result.status!r}, message {result.message!r})")
+            elif UNCLEAR in result.message:
+                problems.append(f"its result does not say why it lost points: {result.message[:100]!r}")
         problems += _outside_effects(run, attack)
         problems += _output_problems(run, attack.name, result)
         problems += _feedback_problems(run, attack.name, result, hidden, checks, baseline)

@@ -50,6 +50,8 @@ _FORKED_MEMORY = (
     + """
 import select as _select
 
+import numpy as _numpy
+
 _limit = @MEMORY_MB@
 _each = max(64, min(_limit - _status_mb("VmSize") - 300, 1536))
 _pids = []
@@ -59,20 +61,21 @@ for _i in range(min(40, _limit // _each + 1)):
         _pid = _os.fork()
     except OSError:
         break
-    if _pid == 0:
+    if _pid == 0:  # a child: hold the memory (report 1) or say it could not (report 0)
         try:
-            import numpy
-
-            _block = numpy.ones(_each * 2**20, dtype=numpy.uint8)
+            _block = _numpy.ones(_each * 2**20, dtype=_numpy.uint8)
             _os.write(_write, b"1")
             _time.sleep(60)
+        except BaseException:
+            _os.write(_write, b"0")
         finally:
             _os._exit(0)
     _pids.append(_pid)
-_held, _deadline = 0, _time.time() + 60
-while _held < len(_pids) and _time.time() < _deadline:
+_reports, _deadline = b"", _time.time() + 20  # a child killed for memory never reports
+while len(_reports) < len(_pids) and _time.time() < _deadline:
     if _select.select([_read], [], [], 1)[0]:
-        _held += len(_os.read(_read, 64))
+        _reports += _os.read(_read, 64)
+_held = _reports.count(b"1")
 print("children holding", _held, "x", _each, "MB; limit", _limit, "MB")
 if _held * _each > _limit:
     print("ESCAPED: the kernel's children held", _held * _each, "MB against a", _limit, "MB limit")
@@ -91,13 +94,16 @@ _RAM_FILESYSTEMS = (
 import numpy as _numpy
 
 _limit = @MEMORY_MB@
-_blocks = []
-try:
-    while len(_blocks) * 128 < _limit:
-        _blocks.append(_numpy.ones(128 * 2**20, dtype=_numpy.uint8))
-except MemoryError:
-    pass
-_rss = _status_mb("VmRSS")
+
+
+def _allocatable():
+    blocks = []
+    try:
+        while len(blocks) * 128 < _limit + 1024:
+            blocks.append(_numpy.ones(128 * 2**20, dtype=_numpy.uint8))
+    except MemoryError:
+        pass
+    return len(blocks) * 128
 
 
 def _fstype(path):
@@ -111,12 +117,13 @@ def _fstype(path):
     return kind
 
 
+_before = _allocatable()
 _written, _files = 0, []
 for _folder in sorted({"/dev/shm", _os.environ.get("TMPDIR", "/tmp"), "/tmp", _os.getcwd()}):
     if _fstype(_folder) not in ("tmpfs", "ramfs"):
         continue
     try:
-        while _rss + _written <= _limit + 256:
+        while _written < _limit:
             _path = _os.path.join(_folder, f"@TAG@-{len(_files)}")
             _files.append(_path)
             with open(_path, "wb") as _handle:
@@ -124,15 +131,17 @@ for _folder in sorted({"/dev/shm", _os.environ.get("TMPDIR", "/tmp"), "/tmp", _o
             _written += 32
     except OSError as _error:
         print("stopped writing in", _folder, type(_error).__name__)
-print("resident", _rss, "MB plus", _written, "MB in RAM-backed files; limit", _limit, "MB")
-if _rss + _written > _limit:
-    print("ESCAPED: held", _rss + _written, "MB of RAM against a", _limit, "MB limit")
+_after = _allocatable()
+print("allocatable", _before, "MB; wrote", _written, "MB to RAM-backed files; then allocatable", _after, "MB")
+if _before > _limit:
+    print("ESCAPED: allocated", _before, "MB against a", _limit, "MB limit")
+if _written >= 256 and _after > _before - _written // 2:
+    print("ESCAPED:", _written, "MB of RAM-backed files did not count against the memory limit")
 for _path in _files:
     try:
         _os.remove(_path)
     except OSError:
         pass
-del _blocks
 """
 )
 
@@ -163,8 +172,8 @@ ATTACKS = [
     Attack(
         "ram_filesystems",
         "resources",
-        "fills memory to the limit, then writes /dev/shm, the temporary folder and the working folder "
-        "when they are RAM-backed",
+        "writes /dev/shm, the temporary folder and the working folder when they are RAM-backed, and "
+        "measures whether that memory counts against the kernel's limit (allocatable before and after)",
         base="solution",
         before={"dropout_mask": _RAM_FILESYSTEMS},
     ),
