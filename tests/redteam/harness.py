@@ -334,9 +334,9 @@ class RedTeamRun:
     context: Context
     report: ClassReport
     attacks: list[Attack]
-    feedback_returncode: int
-    feedback_output: str
+    feedback_failures: dict[str, str]  # student -> why nbgrader made no feedback page for them
     seconds: dict[str, float]
+    commit: str  # the repository's HEAD when the run started
     canary_changes: list[str]
     tagged: list[Path]
     received: list[str]
@@ -365,6 +365,7 @@ def _cleanup_tagged(context: Context) -> None:
 def run_class(base: Path, attacks: list[Attack] | None = None) -> RedTeamRun:
     """Build the class in ``base`` (the controls and ``attacks``, default all), grade it, generate the
     feedback, and judge every attack."""
+    commit = _git("rev-parse", "HEAD")[0].strip()
     listener = Listener()
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -385,10 +386,8 @@ def run_class(base: Path, attacks: list[Attack] | None = None) -> RedTeamRun:
         report = grade_class(ASSIGNMENT, course=load_course(course), jobs=2, limits=LIMITS, progress=False)
         seconds["grade"] = time.perf_counter() - start
         start = time.perf_counter()
-        feedback = subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--force"],
-            cwd=course, env=nbgrader_env(), capture_output=True, text=True, timeout=1200,
-        )  # fmt: skip
+        autograded = [r.student for r in report.results if (course / "autograded" / r.student).is_dir()]
+        feedback_failures = generate_feedback(course, autograded)
         seconds["feedback"] = time.perf_counter() - start
         time.sleep(1)  # a connection made at the very end is recorded too
     finally:
@@ -397,11 +396,42 @@ def run_class(base: Path, attacks: list[Attack] | None = None) -> RedTeamRun:
     tagged = tagged_files(context)
     _cleanup_tagged(context)
     run = RedTeamRun(
-        course, context, report, attacks, feedback.returncode, feedback.stdout + feedback.stderr, seconds,
+        course, context, report, attacks, feedback_failures, seconds, commit,
         _explainable_changes_removed(changed(before, after), report), tagged, listener.received,
     )  # fmt: skip
     judge(run)
     return run
+
+
+#: Seconds ``nbgrader generate_feedback`` may take for one student (a hostile notebook must not stall
+#: everyone's feedback: each student's page is made by a call of its own).
+FEEDBACK_TIMEOUT_S = 240
+
+
+def generate_feedback(course: Path, students: list[str], jobs: int = 2) -> dict[str, str]:
+    """``nbgrader generate_feedback`` once per student (``jobs`` at a time, each under a time limit);
+    returns, for each student whose call failed or ran out of time, why."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(student: str) -> tuple[str, str]:
+        command = [sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--student", student,
+                   "--force"]  # fmt: skip
+        try:
+            done = subprocess.run(
+                command, cwd=course, env=nbgrader_env(), capture_output=True, text=True,
+                timeout=FEEDBACK_TIMEOUT_S,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return student, f"nbgrader generate_feedback ran past {FEEDBACK_TIMEOUT_S} s"
+        if done.returncode != 0:
+            return (
+                student,
+                f"nbgrader generate_feedback exited {done.returncode}: {(done.stdout + done.stderr)[-200:]}",
+            )
+        return student, ""
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return {student: why for student, why in pool.map(one, students) if why}
 
 
 def _explainable_changes_removed(changes: list[str], report: ClassReport) -> list[str]:
@@ -490,7 +520,8 @@ def _feedback_problems(
     path = run.feedback_path(student)
     if not path.is_file():
         if run.autograded_path(student).is_file():
-            return ["autograded, but no feedback was generated for it"]
+            why = run.feedback_failures.get(student, "no page written")
+            return [f"autograded, but its feedback could not be generated ({why})"]
         return []
     page = path.read_text(errors="replace")
     problems = []
@@ -537,10 +568,7 @@ def _global_problems(run: RedTeamRun, bounds: dict[str, float], hidden: set[str]
     found["gradebook"] = mismatched
     found["canaries"] = list(run.canary_changes) + [f"wrote {p}" for p in run.tagged]
     found["network"] = [f"connection to the host: {line}" for line in run.received]
-    found["feedback"] = (
-        [] if run.feedback_returncode == 0
-        else [f"nbgrader generate_feedback exited {run.feedback_returncode}: {run.feedback_output[-300:]}"]
-    )  # fmt: skip
+    found["feedback"] = [f"{student}: {why}" for student, why in sorted(run.feedback_failures.items())]
     return found
 
 
@@ -570,13 +598,13 @@ def clean(base: Path, run: RedTeamRun | None) -> None:
 # The report (tests/redteam/BEFORE.md and its successors)
 # --------------------------------------------------------------------------------------------------
 def format_report(run: RedTeamRun, command: str) -> str:
-    commit = _git("rev-parse", "HEAD")[0].strip()
     held = sum(1 for problems in run.problems.values() if not problems)
     lines = [
         "# Red-team suite: results",
         "",
         f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, at commit "
-        f"`{commit[:12]}`, by `tests/redteam/harness.py` (do not edit by hand).",
+        f"`{run.commit[:12]}` (plus any uncommitted change), by `tests/redteam/harness.py` "
+        "(do not edit by hand).",
         "",
         f"Isolation reported by the grader: {run.report.isolation}.",
         f"Timing: build {run.seconds.get('build', 0):.0f} s, grading {run.seconds.get('grade', 0):.0f} s "
