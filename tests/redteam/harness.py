@@ -297,9 +297,14 @@ class _ActiveContent(HTMLParser):
             self._script = None
 
 
+def script_openings(page: str) -> list[str]:
+    """One label per ``<script`` in the page (how pages too big to parse are compared)."""
+    return [f"<script> #{i}" for i in range(len(re.findall(r"<script\b", page, re.IGNORECASE)))]
+
+
 def active_content(page: str) -> list[str]:
     if len(page) > MAX_FILE_BYTES:  # too big to parse quickly: count script openings instead
-        return [f"<script> #{i}" for i in range(len(re.findall(r"<script\b", page, re.IGNORECASE)))]
+        return script_openings(page)
     parser = _ActiveContent()
     parser.feed(page)
     parser.close()
@@ -456,9 +461,8 @@ def judge(run: RedTeamRun) -> None:
     control_text = "\n".join(page_text(p.read_text(errors="replace")) for p in controls)
     checks = {line for line in checks_lines(source, release) if line not in control_text}
     baseline_path = run.feedback_path("control_solution")
-    baseline = (
-        set(active_content(baseline_path.read_text(errors="replace"))) if baseline_path.is_file() else set()
-    )
+    baseline_page = baseline_path.read_text(errors="replace") if baseline_path.is_file() else ""
+    baseline = set(active_content(baseline_page)) | set(script_openings(baseline_page))
     bounds = {
         base: (run.result(student).score if run.result(student) else 0.0)
         for student, base in CONTROLS.items()

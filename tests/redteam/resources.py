@@ -71,12 +71,16 @@ for _i in range(min(40, _limit // _each + 1)):
         finally:
             _os._exit(0)
     _pids.append(_pid)
-_reports, _deadline = b"", _time.time() + 20  # a child killed for memory never reports
-while len(_reports) < len(_pids) and _time.time() < _deadline:
+_reports, _dead, _deadline = b"", set(), _time.time() + 35
+while len(_reports) + len(_dead) < len(_pids) and _time.time() < _deadline:
     if _select.select([_read], [], [], 1)[0]:
         _reports += _os.read(_read, 64)
+    for _pid in _pids:  # a child killed for memory never reports
+        if _pid not in _dead and _os.waitpid(_pid, _os.WNOHANG)[0]:
+            _dead.add(_pid)
 _held = _reports.count(b"1")
-print("children holding", _held, "x", _each, "MB; limit", _limit, "MB")
+_failed = _reports.count(b"0")
+print("children holding", _held, "x", _each, "MB;", _failed, "failed;", len(_dead), "died")
 if _held * _each > _limit:
     print("ESCAPED: the kernel's children held", _held * _each, "MB against a", _limit, "MB limit")
 for _pid in _pids:
@@ -118,6 +122,10 @@ def _fstype(path):
 
 
 _before = _allocatable()
+"""
+)
+
+_RAM_FILESYSTEMS_AFTER = """
 _written, _files = 0, []
 for _folder in sorted({"/dev/shm", _os.environ.get("TMPDIR", "/tmp"), "/tmp", _os.getcwd()}):
     if _fstype(_folder) not in ("tmpfs", "ramfs"):
@@ -143,7 +151,6 @@ for _path in _files:
     except OSError:
         pass
 """
-)
 
 
 def _huge_notebook(notebook: Any, context: Context) -> None:
@@ -175,7 +182,7 @@ ATTACKS = [
         "writes /dev/shm, the temporary folder and the working folder when they are RAM-backed, and "
         "measures whether that memory counts against the kernel's limit (allocatable before and after)",
         base="solution",
-        before={"dropout_mask": _RAM_FILESYSTEMS},
+        before={"dropout_mask": _RAM_FILESYSTEMS, "dropout_forward": _RAM_FILESYSTEMS_AFTER},
     ),
     Attack(
         "png_output_90mb",
