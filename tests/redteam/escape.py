@@ -177,8 +177,9 @@ for _target in ("@COURSE@/@TAG@.txt", "@COURSE@/submitted/control_solution/masks
                 "@REPO@/autograder/checks/@TAG@.py", "/var/tmp/@TAG@.txt"):
     _try_write(_target)
 try:
-    open("@COURSE@/gradebook.db", "r+b").close()
-    print("ESCAPED: opened the gradebook for writing")
+    with open("@COURSE@/gradebook.db", "r+b") as _gradebook:  # the sandbox may cover it with /dev/null
+        if _gradebook.read(16) == b"SQLite format 3\\0":
+            print("ESCAPED: opened the gradebook for writing")
 except OSError as _error:
     print("blocked", type(_error).__name__)
 """
