@@ -33,7 +33,7 @@ from autograder.grading.synthetic_class import (
 )
 
 ASSIGNMENT = "masks"
-LIMITS = Limits(cell_timeout_s=8, notebook_timeout_s=75, memory_mb=4096)
+LIMITS = Limits(cell_timeout_s=8, notebook_timeout_s=150, memory_mb=4096)
 ISOLATED, WHY_NOT_ISOLATED = isolation_available()
 needs_isolation = pytest.mark.skipif(not ISOLATED, reason=WHY_NOT_ISOLATED)
 

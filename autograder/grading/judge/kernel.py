@@ -89,11 +89,13 @@ class KernelTransport:
         self.loop = loop
         self.request_timeout = request_timeout
         self.deadline = deadline  # time.monotonic() after which this test cell gets no more requests
+        self.count = 0
 
     binary = False
 
     def request(self, request: dict) -> str:
         text = json.dumps(request)
+        self.count += 1
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise CheckFailed(
