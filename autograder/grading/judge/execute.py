@@ -2,11 +2,16 @@
 
 See :mod:`autograder.grading.judge` for the design. The instructor's copies of the cells come from
 nbgrader's gradebook (``SourceCell``), never from the submitted notebook.
+
+Cost: the judge imports torch and the checks, scans the notebook and makes its first ``meta``-device
+tensor (seconds, the first time in a process) in a thread started before the kernel, so that work
+overlaps the kernel's start and the student's cells instead of adding to them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -16,16 +21,9 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from traitlets import Float
 
-from autograder import checks
-from autograder.checks.core import REGISTRY, CheckFailed
-from autograder.checks.remote import Session
-from autograder.checks.scratch import verdict
-
 from ..cells import grade_id
 from ..nbgrader_plugins import BoundedExecute
-from .kernel import KernelTransport
 from .plan import PlanError, checks_module_name, parse_plan, without_checks_import
-from .static import scan_notebook
 
 
 def _error(message: str) -> NotebookNode:
@@ -50,9 +48,26 @@ class JudgeExecute(BoundedExecute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         info = resources["nbgrader"]
         self._load_instructor_cells(info["db_url"], info["notebook"], info["assignment"])
-        self._static = scan_notebook(nb.cells, set(self._tests) | set(self._locked))
         self._dead = False
+        self._warm_error: BaseException | None = None
+        self._warm = threading.Thread(target=self._warm_up, args=(list(nb.cells),), daemon=True)
+        self._warm.start()
         return super().preprocess(nb, resources, km=km)
+
+    def _warm_up(self, cells: list[Any]) -> None:
+        """Import the checks, apply the static policy, make a first meta tensor (while the kernel starts)."""
+        try:
+            import torch
+
+            from autograder import checks
+
+            from .static import scan_notebook
+
+            self._module = checks.ASSIGNMENT_MODULES.get(self._module_name)
+            self._static = scan_notebook(cells, set(self._tests) | set(self._locked))
+            torch.ones(2, device="meta") + 1  # noqa: B018 - the first meta op loads its kernels
+        except BaseException as error:  # noqa: BLE001 - reported when the first test cell is judged
+            self._warm_error = error
 
     def _load_instructor_cells(self, db_url: str, notebook: str, assignment: str) -> None:
         with Gradebook(db_url) as gradebook:
@@ -67,7 +82,8 @@ class JudgeExecute(BoundedExecute):
         }
         setup = next(iter(self._locked.values()), "")
         module = checks_module_name("\n".join(self._locked.values()) or setup, assignment)
-        self._module = checks.ASSIGNMENT_MODULES.get(module)
+        self._module_name = module
+        self._module: Any = None
         self._graded = set()
         for source in self._tests.values():
             try:
@@ -111,18 +127,34 @@ class JudgeExecute(BoundedExecute):
     async def _judge(self, name: str) -> list[NotebookNode]:
         if self._dead:
             return [_error("not judged: the kernel died in an earlier cell, so the answers are gone")]
+        await asyncio.to_thread(self._warm.join)
+        if self._warm_error is not None:
+            return [
+                _error(f"the judge could not start: {type(self._warm_error).__name__}: {self._warm_error}")
+            ]
+        from .kernel import KernelTransport
+
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.judge_timeout
         transport = KernelTransport(self, loop, float(self.timeout or 30), deadline)
+        start = time.perf_counter()
         try:
-            return await asyncio.wait_for(
+            outputs = await asyncio.wait_for(
                 asyncio.to_thread(self._judge_in_thread, name, transport), self.judge_timeout + 60
             )
+            self.log.info(
+                "judged %s in %.2f s (%d requests)", name, time.perf_counter() - start, transport.count
+            )
+            return outputs
         except TimeoutError:
             return [_error("the judge ran past its time limit for this test cell")]
 
-    def _judge_in_thread(self, name: str, transport: KernelTransport) -> list[NotebookNode]:
+    def _judge_in_thread(self, name: str, transport: Any) -> list[NotebookNode]:
         """Run the cell's plan; the outputs nbgrader will score (an error output fails the cell)."""
+        from autograder.checks.core import REGISTRY, CheckFailed
+        from autograder.checks.remote import Session
+        from autograder.checks.scratch import verdict
+
         try:
             plan = parse_plan(self._tests[name])
         except PlanError as error:

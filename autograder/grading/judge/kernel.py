@@ -50,6 +50,7 @@ async def ask_kernel(client: Any, text: str, timeout: float) -> str | None:
         if remaining <= 0:
             if km is not None:
                 await ensure_async(km.interrupt_kernel())
+                await _wait_idle(kc, msg_id, 10.0)  # so the interrupt cannot reach the next cell
             raise CheckFailed(f"the student's code did not answer within {timeout:.0f} s (an endless loop?)")
         try:
             msg = await ensure_async(kc.get_iopub_msg(timeout=min(remaining, 1.0)))
@@ -79,6 +80,22 @@ async def ask_kernel(client: Any, text: str, timeout: float) -> str | None:
     return payload if isinstance(payload, str) else None
 
 
+async def _wait_idle(kc: Any, msg_id: str, seconds: float) -> None:
+    """Drain iopub until the request ``msg_id`` reports idle (or ``seconds`` pass)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            msg = await ensure_async(kc.get_iopub_msg(timeout=1.0))
+        except (TimeoutError, queue.Empty):
+            continue
+        if (
+            msg.get("parent_header", {}).get("msg_id") == msg_id
+            and msg.get("msg_type") == "status"
+            and msg.get("content", {}).get("execution_state") == "idle"
+        ):
+            return
+
+
 class KernelTransport:
     """:class:`autograder.checks.remote.Transport` over nbclient's kernel client, from a worker thread."""
 
@@ -89,11 +106,13 @@ class KernelTransport:
         self.loop = loop
         self.request_timeout = request_timeout
         self.deadline = deadline  # time.monotonic() after which this test cell gets no more requests
+        self.count = 0
 
     binary = False
 
     def request(self, request: dict) -> str:
         text = json.dumps(request)
+        self.count += 1
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise CheckFailed(
