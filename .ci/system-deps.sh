@@ -11,6 +11,8 @@ if [ "$what" = test ]; then
   need chromium chromium    # the book's browser test (tests/test_book.py)
   # a real PostgreSQL server for the gradebook test (tests/test_postgres_gradebook.py)
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+  # the grading sandbox's seccomp filter is compiled by libseccomp (through pyseccomp)
+  compgen -G "/usr/lib/*/libseccomp.so.2" >/dev/null || missing+=(libseccomp2)
 fi
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"

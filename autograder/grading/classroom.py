@@ -8,8 +8,8 @@ several at once, each one
   one from another assignment gets a clear result without running anything; deleted test cells are put
   back, so the tests still run and count;
 * run under limits: a time limit per cell (nbgrader's) and per notebook, and a kernel started through
-  :mod:`autograder.grading.sandbox` (memory and file-size limits, a private copy of the submission
-  folder, hidden tests and other students' work out of sight, no network);
+  :mod:`autograder.grading.sandbox` (bubblewrap: a private copy of the submission folder, hidden tests
+  and other students' work out of sight, no network; memory and process limits on its whole tree);
 * recorded whatever happens: every submission ends with a score (0 when nothing could be graded) and
   a reason, in ``grades/<assignment>.csv`` beside the autograded folder, in the summary table and,
   when nbgrader graded it, in the gradebook (exported with ``nbgrader export``); see
@@ -79,11 +79,11 @@ def grade_class(
         folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
     try:
-        isolated, isolation = isolation_available() if isolate else (False, "isolation turned off")
+        isolated, isolation = isolation_available(limits) if isolate else (False, "isolation turned off")
         offline = False
         if isolate:
-            if uses_tcp(course.db_url):
-                isolation += "; network NOT isolated (the gradebook is reached over TCP)"
+            if uses_tcp(course.db_url):  # kernels still have none: they talk to nbgrader over Unix sockets
+                isolation += "; nbgrader itself keeps the network (the gradebook is reached over TCP)"
             else:
                 offline, why = network_isolation_available()
                 if not offline:

@@ -8,6 +8,7 @@ message naming the reason; the failed tests' messages come from the autograded n
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from .course import Course, last_error_line, with_sqlite_busy_timeout
 from .gradebook import AssignmentCells, read_score
 from .preflight import preflight
 from .results import StudentResult
-from .sandbox import KERNEL_NAME, Limits, offline_command
+from .sandbox import KERNEL_NAME, Limits, kernel_folder, offline_command, read_status
 
 
 def kill_tree(pid: int) -> None:
@@ -85,7 +86,19 @@ def _notebook_messages(
 
 
 _KERNEL_DIED = ("DeadKernelError", "Kernel died", "kernel died")
-_KERNEL_DID_NOT_START = ("Kernel didn't respond", "sandbox: ")
+
+
+def _not_started(statuses: list[dict], output: str) -> str | None:
+    """Why the grading kernel did not start (a grader problem), from the launcher's status file.
+
+    No status line at all means the launcher never ran, so nothing of the student's did either, and
+    jupyter's own message is the reason."""
+    for status in statuses:
+        if status.get("kernel") != "started":
+            return str(status.get("error", "unknown error"))
+    if not statuses and "Kernel didn't respond" in output:
+        return last_error_line(output)
+    return None
 
 
 def grade_student(setup: GradingSetup, student: str) -> StudentResult:
@@ -111,30 +124,40 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
         "--Execute.interrupt_on_timeout=True",
         f"--CourseDirectory.db_url={with_sqlite_busy_timeout(setup.course.db_url)}",
     ]  # fmt: skip
+    kernels, kernel_env, kernel_options = kernel_folder()  # sockets and the launcher's status file
+    command += kernel_options
     if setup.offline:
         command = offline_command(command)
-    process = subprocess.Popen(
-        command,
-        cwd=setup.course.root,
-        env=setup.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
     try:
-        output, _ = process.communicate(timeout=setup.limits.notebook_timeout_s)
-    except subprocess.TimeoutExpired:
-        kill_tree(process.pid)
-        process.communicate()
-        return failed(
-            f"stopped after the notebook time limit of {setup.limits.notebook_timeout_s} s "
-            f"(an endless loop?); nothing could be scored"
+        process = subprocess.Popen(
+            command,
+            cwd=setup.course.root,
+            env={**setup.env, **kernel_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
-    if any(marker in output for marker in _KERNEL_DID_NOT_START):
+        try:
+            output, _ = process.communicate(timeout=setup.limits.notebook_timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_tree(process.pid)
+            process.communicate()
+            return failed(
+                f"stopped after the notebook time limit of {setup.limits.notebook_timeout_s} s "
+                f"(an endless loop?); nothing could be scored"
+            )
+        statuses = read_status(kernels)
+    finally:
+        shutil.rmtree(kernels, ignore_errors=True)
+    why_not = _not_started(statuses, output)
+    if why_not is not None:
         # The grader's fault, not the student's: say so, and leave no misleading zero in the gradebook.
-        return failed(f"the grading kernel did not start, so nothing ran (a grader problem): "
-                      f"{last_error_line(output)}")  # fmt: skip
+        return failed(f"the grading kernel did not start, so nothing ran (a grader problem): {why_not}")
+    refused = sorted({item for status in statuses for item in status.get("refused", [])})
+    if refused:
+        left_out = "left out of the kernel's copy: " + ", ".join(refused)
+        note = "; ".join(part for part in [note, left_out] if part)
     score = read_score(setup.course, setup.assignment, student)
     if any(marker in output for marker in _KERNEL_DIED):
         problem = (
