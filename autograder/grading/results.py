@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .submission_files import MiB, UnsafeSubmission, read_regular_file, walk
 
 
 @dataclass
@@ -22,11 +26,30 @@ class StudentResult:
 
 
 def fingerprint(folder: Path) -> str:
-    """A hash of every file's relative path and bytes: changes whenever the submission does."""
+    """A hash of every entry's relative path, kind and bytes: changes whenever the submission does.
+
+    No link is followed and no special file is opened (:func:`~autograder.grading.submission_files.walk`):
+    a link counts by its target's name, a FIFO or device by its kind, so hashing a hostile folder
+    reads nothing outside it and never blocks. Files larger than 256 MiB count by size and change time.
+    """
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for relative, info in walk(folder):
+        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(f"{stat.S_IFMT(info.st_mode)}:{info.st_size}".encode() + b"\0")
+        path = folder / relative
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                digest.update(os.fsencode(os.readlink(path)))
+            except OSError:
+                pass
+        elif stat.S_ISREG(info.st_mode):
+            if info.st_size > 256 * MiB:
+                digest.update(f"{info.st_mtime_ns}".encode())
+                continue
+            try:
+                digest.update(hashlib.sha256(read_regular_file(path, 256 * MiB, relative)).digest())
+            except UnsafeSubmission as refused:  # a hard link: counted by its name and inode, not read
+                digest.update(f"{refused}:{info.st_ino}:{info.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 

@@ -175,4 +175,3 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
     details = [f"{test}: {messages.get(test, 'no points')}" for test in failed_tests]
     message = "; ".join(part for part in [note, problem, *own_errors, *details] if part)
     return StudentResult(student, "graded", points, total, message, failed_tests, time.perf_counter() - start)
-
