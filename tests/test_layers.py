@@ -22,6 +22,7 @@ from autograder.reference import (
     mc_predict,
     parametrize_weight_dropout,
 )
+from autograder.reference.bits import same_bits
 
 FALSE_FAILURE_RATE = 1e-10
 
@@ -37,6 +38,26 @@ def test_dropout_module_honours_train_and_eval(device: torch.device) -> None:
     assert not model[1][0].training  # eval() recurses into nested modules
     model.train()
     assert model[1][0].training
+
+
+def test_modules_take_p_and_inplace_like_torch_nn(device: torch.device) -> None:
+    for ours, theirs in ((Dropout, nn.Dropout), (AlphaDropout, nn.AlphaDropout)):
+        x = torch.randn(6, 5, device=device)
+        layer, reference = ours(0.3, True), theirs(0.3, True)
+        assert "inplace=True" in repr(layer) and layer.inplace
+        y, y_ref = x.clone(), x.clone()
+        torch.manual_seed(1)
+        assert layer(y) is y
+        assert not torch.equal(y, x), "the input itself was multiplied"
+        torch.manual_seed(1)
+        out_ref = reference(y_ref)
+        if device.type == "cpu":
+            assert same_bits(y, out_ref)
+        if theirs is nn.AlphaDropout:
+            # A documented difference: torch.nn.AlphaDropout (and FeatureAlphaDropout) accept
+            # inplace=True and ignore it (their forward calls F.alpha_dropout without it); the
+            # reference's layers honour it, as F.alpha_dropout(..., inplace=True) does.
+            assert torch.equal(y_ref, x) and out_ref is not y_ref
 
 
 def test_modules_validate_p_at_construction() -> None:
@@ -55,7 +76,7 @@ def test_channel_dropout_matches_torch_and_drops_whole_channels() -> None:
     expected = F.dropout2d(x, 0.4)
     torch.manual_seed(3)
     actual = channel_dropout(x, 0.4)
-    torch.testing.assert_close(actual, expected)
+    assert same_bits(actual, expected)
     zeroed = (actual == 0).flatten(2)
     assert torch.equal(zeroed.all(-1), zeroed.any(-1)), "a channel is either all dropped or all kept"
     with pytest.raises(ValueError, match=r"\(N, C, \.\.\.\)"):
@@ -68,7 +89,7 @@ def test_alpha_dropout_matches_torch_and_keeps_mean_and_variance() -> None:
     torch.manual_seed(4)
     expected = F.alpha_dropout(x, 0.3, True)
     torch.manual_seed(4)
-    torch.testing.assert_close(alpha_dropout(x, 0.3), expected)
+    assert same_bits(alpha_dropout(x, 0.3), expected)
     # On standard-normal input the output keeps mean 0 and variance 1. With n = 1e6 samples the
     # sample mean's standard error is 1e-3; |mean| < 0.01 is a 10-sigma bound (rate < 1e-20),
     # and the variance's standard error is below 3e-3, so |var - 1| < 0.03 is also > 10 sigma.

@@ -22,6 +22,7 @@ from autograder.reference import (
     dropout_forward,
     dropout_mask,
 )
+from autograder.reference.bits import same_bits
 
 STRATEGIES = list(KEEP_MASK_STRATEGIES)
 SHAPES = [(7,), (64, 33), (4, 5, 6), (2, 3, 8, 8)]
@@ -48,9 +49,7 @@ def test_matches_torch_dropout_under_the_same_seed(strategy: str, shape: tuple[i
     expected, expected_grad = _grad(lambda t: F.dropout(t, p, training=True), x, grad_out)
     torch.manual_seed(1234)
     actual, actual_grad = _grad(lambda t: dropout(t, p, keep_mask_as=strategy), x, grad_out)
-    torch.testing.assert_close(actual, expected)
-    torch.testing.assert_close(actual_grad, expected_grad)
-    assert torch.equal(actual != 0, expected != 0), "the masks differ"
+    assert same_bits(actual, expected) and same_bits(actual_grad, expected_grad)
 
 
 @pytest.mark.parametrize("layout", ["transposed", "permuted", "strided slice"])
@@ -65,7 +64,7 @@ def test_matches_torch_on_non_contiguous_inputs(layout: str) -> None:
     expected = F.dropout(x, 0.3)
     for strategy in STRATEGIES:
         torch.manual_seed(5)
-        torch.testing.assert_close(dropout(x, 0.3, keep_mask_as=strategy), expected)
+        assert same_bits(dropout(x, 0.3, keep_mask_as=strategy), expected)
 
 
 def test_explicit_generator_matches_global_seed() -> None:
@@ -73,7 +72,7 @@ def test_explicit_generator_matches_global_seed() -> None:
     torch.manual_seed(99)
     expected = F.dropout(x, 0.4)
     actual = dropout(x, 0.4, generator=torch.Generator().manual_seed(99))
-    torch.testing.assert_close(actual, expected)
+    assert same_bits(actual, expected)
 
 
 def test_mask_is_the_bernoulli_mask_in_large_chunked_draws() -> None:
@@ -150,12 +149,17 @@ def test_eval_and_p_zero_return_the_input_itself(strategy: str, device: torch.de
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_p_one_returns_zeros_with_zero_gradient(strategy: str, device: torch.device) -> None:
+def test_p_one_multiplies_by_zero_and_draws_nothing(strategy: str, device: torch.device) -> None:
+    # Dropout is a multiplication, so p = 1 gives x * 0: zeros that keep x's sign, NaN for inf
+    # (as PyTorch's dropout does); the gradient is grad * 0. Nothing is drawn from the generator.
     x = torch.tensor([1.0, -2.0, float("inf")], device=device, requires_grad=True)
-    out = dropout(x, 1.0, keep_mask_as=strategy)
-    assert torch.equal(out.detach(), torch.zeros(3, device=device))
-    out.sum().backward()
-    assert x.grad is not None and torch.equal(x.grad, torch.zeros(3, device=device))
+    generator = torch.Generator(device=device).manual_seed(0)
+    state = generator.get_state()
+    out = dropout(x, 1.0, generator=generator, keep_mask_as=strategy)
+    assert torch.equal(generator.get_state(), state)
+    assert same_bits(out[:2], torch.tensor([0.0, -0.0], device=device)) and bool(out[2].isnan())
+    out.backward(torch.tensor([3.0, -4.0, 5.0], device=device))
+    assert x.grad is not None and same_bits(x.grad, torch.tensor([0.0, -0.0, 0.0], device=device))
 
 
 @pytest.mark.parametrize("bad_p", [-0.1, 1.0001, 2, float("nan"), float("inf")])
@@ -220,7 +224,7 @@ def test_low_precision_matches_torch_on_cpu(dtype: torch.dtype) -> None:
     expected = F.dropout(x, 0.25)
     for strategy in STRATEGIES:
         torch.manual_seed(21)
-        torch.testing.assert_close(dropout(x, 0.25, keep_mask_as=strategy), expected)
+        assert same_bits(dropout(x, 0.25, keep_mask_as=strategy), expected)
 
 
 def test_strategies_agree_with_each_other_on_every_device(device: torch.device) -> None:
@@ -232,7 +236,7 @@ def test_strategies_agree_with_each_other_on_every_device(device: torch.device) 
         results.append(_grad(lambda t, s=strategy, g=generator: dropout(t, 0.4, generator=g, keep_mask_as=s),
                              x, grad_out))  # fmt: skip
     for out, grad in results[1:]:
-        assert torch.equal(out, results[0][0]) and torch.equal(grad, results[0][1])
+        assert same_bits(out, results[0][0]) and same_bits(grad, results[0][1])
 
 
 def test_mask_is_drawn_on_the_tensor_device_even_without_a_generator() -> None:
@@ -308,3 +312,24 @@ def test_masks_are_independent_across_rows(device: torch.device) -> None:
     # Bernoulli(1/2) sequence's consecutive pairs are independent fair coins (XOR of i.i.d. bits).
     interval = binomial_interval(rows * (cols - 1), 0.5, FALSE_FAILURE_RATE)
     assert interval.contains(neighbours), interval.describe(neighbours)
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_inplace_on_a_leaf_that_requires_grad_is_refused_as_by_pytorch(strategy: str, p: float) -> None:
+    x = torch.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        F.dropout(x, p, inplace=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        dropout(x, p, inplace=True, keep_mask_as=strategy)
+
+
+def test_dropout_runs_on_the_meta_device_forward_and_backward() -> None:
+    # No data, but every operation must accept the device: nothing is silently drawn on the CPU.
+    x = torch.randn(2, 3, 4, device="meta", requires_grad=True)
+    for strategy in ("float", "bool"):
+        out = dropout(x, 0.5, keep_mask_as=strategy)
+        (grad,) = torch.autograd.grad(out.sum(), x)
+        assert out.device.type == grad.device.type == "meta" and out.shape == grad.shape == x.shape
+    with pytest.raises(ValueError, match="no random generator to save"):
+        dropout(x, 0.5, keep_mask_as="seed")

@@ -164,16 +164,24 @@ class TargetResult:
     measured: str
 
 
+#: The course's CPU speed targets (issue 14): time of forward + backward relative to native
+#: ``F.dropout`` at every measured size, with the bytes saved for backward per element unchanged.
+BOOL_TIME_TARGET = 0.8
+SEED_TIME_TARGET = 1.0
+
+
 def check_targets(rows: Sequence[BenchRow], device: str = "cpu") -> list[TargetResult]:
-    """The CPU targets of the course: ``bool`` no slower than native at a quarter of its memory;
-    ``seed`` saving no mask at no more than 1.5x native's time (worst size counts)."""
+    """The CPU targets of the course, checked at every size (the worst size counts):
+
+    * ``bool`` (the default): at most 0.8x native's time, saving 1 byte per element (native saves 4);
+    * ``seed``: at most 1.0x native's time, saving no mask (a few kilobytes in all).
+    """
     by_method: dict[str, list[BenchRow]] = {}
     for row in rows:
         if row.device == device:
             by_method.setdefault(row.method, []).append(row)
     if not by_method:
         return []
-    native_bytes = max(r.saved_bytes_per_element for r in by_method[NATIVE])
     default = by_method["reference bool"]
     seed = by_method["reference seed"]
     worst_default = max(r.vs_native for r in default)
@@ -182,18 +190,16 @@ def check_targets(rows: Sequence[BenchRow], device: str = "cpu") -> list[TargetR
     seed_bytes = max(r.saved_bytes_per_element for r in seed)
     return [
         TargetResult(
-            "default (bool) time <= native F.dropout",
-            worst_default <= 1.0,
+            f"default (bool) time <= {BOOL_TIME_TARGET}x native F.dropout",
+            worst_default <= BOOL_TIME_TARGET,
             f"worst {worst_default:.2f}x native",
         ),
-        TargetResult(
-            "default (bool) saves 1/4 of native's bytes",
-            default_bytes <= native_bytes / 4,
-            f"{default_bytes:g} vs {native_bytes:g} B/elem",
-        ),
+        TargetResult("default (bool) saves 1 B/elem", default_bytes == 1, f"{default_bytes:g} B/elem"),
         TargetResult("seed saves no mask (< 0.01 B/elem)", seed_bytes < 0.01, f"{seed_bytes:.4f} B/elem"),
         TargetResult(
-            "seed time <= 1.5x native F.dropout", worst_seed <= 1.5, f"worst {worst_seed:.2f}x native"
+            f"seed time <= {SEED_TIME_TARGET}x native F.dropout",
+            worst_seed <= SEED_TIME_TARGET,
+            f"worst {worst_seed:.2f}x native",
         ),
     ]
 
@@ -208,6 +214,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="numbers of float32 elements (default: 1M 4M 16M)",
     )
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions per method (default 7)")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="independent runs, each with its own table (default 1)"
+    )
     parser.add_argument("--p", type=float, default=0.5, help="drop probability (default 0.5)")
     parser.add_argument(
         "--device",
@@ -219,25 +228,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.runs < 1:
+        raise SystemExit(f"--runs must be at least 1, got {args.runs}")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
         f"devices: {', '.join(args.devices or available_devices())}; "
         f"forward+backward, median of {args.repeats} repetitions, p={args.p}"
     )
-    rows = run_benchmark(args.sizes, args.devices, args.repeats, args.p)
-    print(format_table(rows))
-    targets = check_targets(rows)
-    if targets:
-        print("\nCPU targets:")
-        for target in targets:
-            print(f"  [{'met' if target.met else 'MISSED'}] {target.description}: {target.measured}")
+    runs = []
+    for index in range(args.runs):
+        rows = run_benchmark(args.sizes, args.devices, args.repeats, args.p)
+        targets = check_targets(rows)
+        runs.append({"rows": [asdict(row) for row in rows], "targets": [asdict(t) for t in targets]})
+        if args.runs > 1:
+            print(f"\nrun {index + 1} of {args.runs}")
+        print(format_table(rows))
+        if targets:
+            print("\nCPU targets:")
+            for target in targets:
+                print(f"  [{'met' if target.met else 'MISSED'}] {target.description}: {target.measured}")
+    if args.runs > 1:
+        print("\nratio to native F.dropout over the runs (min-max):")
+        for method in ("reference float", "reference bool", "reference seed"):
+            ratios = [r["vs_native"] for run in runs for r in run["rows"] if r["method"] == method]
+            print(f"  {method:<18} {min(ratios):.2f}-{max(ratios):.2f}x")
     if args.json:
-        payload = {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "rows": [asdict(row) for row in rows],
-            "targets": [asdict(target) for target in targets],
-        }
+        payload = {"torch": torch.__version__, "threads": torch.get_num_threads(), **runs[-1], "runs": runs}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

@@ -4,164 +4,67 @@ Notation (the book's notation page): ``p`` is the probability of *dropping* a un
 probability of keeping it, ``m`` the keep mask and ``1 / (1 - p)`` the scale. Inverted dropout
 multiplies by ``m / (1 - p)`` during training so that ``E[out] = x`` and evaluation needs no change.
 
-Nothing here calls ``torch.nn.functional.dropout`` or ``nn.Dropout``. On the CPU the mask is drawn from
-float64 uniforms (:func:`dropout_mask`), which consume the random stream exactly as PyTorch's own CPU
-dropout does, so under the same seed :func:`dropout` returns what
-``F.dropout`` returns (the tests assert it). On CUDA PyTorch's fused kernel draws from a Philox stream
-of its own, so there the agreement is statistical, not bitwise.
+Nothing here calls ``torch.nn.functional.dropout`` or ``nn.Dropout``. Dropout *is a multiplication*:
+the output is ``x * noise`` with ``noise = m / (1 - p)`` in x's dtype, exactly as PyTorch's CPU dropout
+computes it. So a dropped negative number becomes ``-0.0``, a dropped ``inf`` or ``NaN`` becomes
+``NaN``, and the gradient is ``grad * noise`` with the same signs of zero. On the CPU, under the same
+seed, :func:`dropout` returns bit for bit what ``F.dropout`` returns, with every ``keep_mask_as``
+strategy, in float16, bfloat16, float32 and float64, for every ``p`` and layout (the tests compare the
+integer views of the results). The masks are drawn in :mod:`~autograder.reference.masks`; channel,
+alpha and Gaussian dropout are in :mod:`~autograder.reference.variants`.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
+from .masks import (
+    dropout_mask,
+    fill_keep_mask,
+    fill_noise,
+    generator_state,
+    in_memory_order,
+    is_dense,
+    noise_chunks,
+    noise_chunks_from_keep,
+    replay_generator,
+    scale_like,
+)
+from .validation import (
+    KEEP_MASK_STRATEGIES,
+    check_floating,
+    check_generator,
+    check_probability,
+    check_strategy,
+)
+
+# The variants used to live in this module; these names keep imports from here working.
+from .variants import (  # noqa: E402, F401
+    SELU_ALPHA,
+    SELU_SATURATION,
+    SELU_SCALE,
+    alpha_dropout,
+    channel_dropout,
+    gaussian_dropout,
+)
+
 KeepMaskAs = Literal["float", "bool", "seed"]
-KEEP_MASK_STRATEGIES: tuple[str, ...] = ("float", "bool", "seed")
+_check_strategy = check_strategy  # the name this module used to export
 
-# SELU's constants (Klambauer et al., 2017): alpha' = -scale * alpha is where SELU saturates.
-SELU_ALPHA = 1.6732632423543772
-SELU_SCALE = 1.0507009873554805
-SELU_SATURATION = -SELU_SCALE * SELU_ALPHA
-
-
-# --------------------------------------------------------------------------------------------------
-# Validation: clear errors that name the problem.
-# --------------------------------------------------------------------------------------------------
-def check_probability(p: object, *, name: str = "p", allow_one: bool = True) -> float:
-    """Return ``p`` as a float, or raise a clear error if it is not a number in [0, 1].
-
-    ``p`` is the *drop* probability. ``bool`` is refused even though Python treats it as a number:
-    ``dropout(x, True)`` is almost certainly a mix-up with the ``training`` argument.
-    """
-    if isinstance(p, torch.Tensor) and p.numel() == 1 and not p.requires_grad:
-        p = p.item()
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(
-            f"dropout probability {name} must be a real number in [0, 1], "
-            f"got {type(p).__name__} {p!r}"
-        )
-    value = float(p)
-    upper_ok = value <= 1.0 if allow_one else value < 1.0
-    if not (0.0 <= value and upper_ok):  # also rejects NaN
-        bound = "[0, 1]" if allow_one else "[0, 1)"
-        raise ValueError(
-            f"dropout probability {name} has to be in {bound} (it is the probability of dropping "
-            f"a unit), got {p!r}"
-        )
-    return value
-
-
-def check_floating(x: object, *, name: str = "x") -> torch.Tensor:
-    """Raise a clear error unless ``x`` is a floating-point tensor (dropout rescales, so ints cannot)."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"dropout expects {name} to be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(
-            f"dropout needs a floating-point tensor ({name} is {x.dtype}); "
-            f"convert it first, e.g. {name}.float()"
-        )
-    return x
-
-
-def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
-    """A generator draws on one device only; mixing them fails deep inside ATen, so fail here."""
-    if generator is None:
-        return
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    if generator.device.type != device.type:
-        raise ValueError(
-            f"the generator lives on {generator.device} but the tensor is on {device}; "
-            f"create it with torch.Generator(device={str(device)!r})"
-        )
-
-
-def _check_strategy(keep_mask_as: object) -> str:
-    if keep_mask_as not in KEEP_MASK_STRATEGIES:
-        raise ValueError(
-            f"keep_mask_as must be one of {', '.join(map(repr, KEEP_MASK_STRATEGIES))}, "
-            f"got {keep_mask_as!r}"
-        )
-    return str(keep_mask_as)
-
-
-# --------------------------------------------------------------------------------------------------
-# Masks.
-# --------------------------------------------------------------------------------------------------
-# Uniforms are drawn in float64 through a reusable buffer of this many elements (32 MiB), so drawing
-# a mask never needs more than that in temporary memory, whatever the tensor's size.
-_MASK_CHUNK = 1 << 22
-
-
-def dropout_mask(
-    shape: torch.Size | tuple[int, ...],
-    p: float,
-    *,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """A boolean *keep* mask: each entry is ``True`` with probability ``1 - p``, independently.
-
-    The mask is drawn on ``device`` (the tensor's device, never silently the CPU); see
-    :func:`fill_keep_mask` for how.
-    """
-    p = check_probability(p)
-    if device is not None:
-        device = torch.device(device)
-    else:
-        device = generator.device if generator is not None else torch.device("cpu")
-    check_generator(generator, device)
-    return fill_keep_mask(torch.empty(shape, dtype=torch.bool, device=device), p, generator=generator)
-
-
-def fill_keep_mask(keep: torch.Tensor, p: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Fill the bool tensor ``keep`` in place with ``u < 1 - p`` for fresh uniforms ``u`` in [0, 1).
-
-    The uniforms are float64 and are drawn in the order ``keep``'s elements lie in memory. That is
-    exactly how PyTorch's CPU ``bernoulli_(1 - p)`` (and so ``F.dropout``, which draws into a tensor
-    laid out like its input) turns the random stream into a mask: under the same seed the masks agree
-    bit for bit, and this runs about three times faster than ``bernoulli_``, which draws one element at
-    a time. (A float32 uniform, ``torch.rand_like(x) < 1 - p``, consumes the stream differently and
-    gives another mask.)
-    """
-    order = sorted(range(keep.dim()), key=lambda d: (-keep.stride(d), -keep.size(d)))
-    in_memory_order = keep.permute(order)
-    target = in_memory_order if in_memory_order.is_contiguous() else torch.empty_like(
-        in_memory_order, memory_format=torch.contiguous_format
-    )
-    flat = target.view(-1)
-    uniform_dtype = torch.float64 if keep.device.type in ("cpu", "cuda") else torch.float32
-    buffer = torch.empty(min(flat.numel(), _MASK_CHUNK), dtype=uniform_dtype, device=keep.device)
-    for start in range(0, flat.numel(), _MASK_CHUNK):
-        stop = min(flat.numel(), start + _MASK_CHUNK)
-        uniforms = buffer[: stop - start].uniform_(0.0, 1.0, generator=generator)
-        torch.lt(uniforms, 1.0 - p, out=flat[start:stop])
-    if target is not in_memory_order:
-        in_memory_order.copy_(target)
-    return keep
-
-
-def _generator_state(generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    if generator is not None:
-        return generator.get_state()
-    if device.type == "cpu":
-        return torch.random.get_rng_state()
-    return torch.get_device_module(device.type).get_rng_state(device)
-
-
-def _mask_from_state(
-    state: torch.Tensor, layout: tuple[torch.Size, tuple[int, ...]], device: torch.device, p: float
-) -> torch.Tensor:
-    """Replay a draw: a fresh generator set to the saved state fills a mask with the saved layout."""
-    replay = torch.Generator(device=device)
-    replay.set_state(state)
-    keep = torch.empty_strided(*layout, dtype=torch.bool, device=device)
-    return fill_keep_mask(keep, p, generator=replay)
+__all__ = [
+    "KEEP_MASK_STRATEGIES",
+    "DropoutCache",
+    "KeepMaskAs",
+    "dropout",
+    "dropout_backward",
+    "dropout_forward",
+    "dropout_mask",
+    "dropout_with_mask",
+    "fill_keep_mask",
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,7 +85,12 @@ def dropout_forward(
     *,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, DropoutCache]:
-    """Inverted dropout without autograd: returns the output and the cache backward needs."""
+    """Inverted dropout without autograd: returns the output and the cache backward needs.
+
+    The teaching version: ``x * m * (1 / (1 - p))`` with the scale as a Python float. It draws the
+    same mask as :func:`dropout`; its arithmetic is the textbook one, not PyTorch's (see
+    :func:`dropout` for the bit-exact version).
+    """
     check_floating(x)
     p = check_probability(p)
     if not training or p == 0.0:
@@ -212,12 +120,19 @@ def dropout_backward(grad_output: torch.Tensor, cache: DropoutCache) -> torch.Te
 class _InvertedDropout(torch.autograd.Function):
     """Inverted dropout whose backward reuses the forward's mask, kept in one of three forms.
 
-    * ``"float"``: the scaled mask ``m / (1 - p)`` in x's dtype (what ``F.dropout`` saves on the CPU);
+    * ``"float"``: the noise ``m / (1 - p)`` in x's dtype (what ``F.dropout`` saves on the CPU);
       backward is one multiplication.
-    * ``"bool"``: the *drop* mask ``~m``, one byte per element (what ``torch.native_dropout`` saves).
+    * ``"bool"``: the keep mask, one byte per element (what ``torch.native_dropout`` saves); backward
+      rebuilds the noise from it.
     * ``"seed"``: no mask at all. The generator's state from just before the draw is saved, and
       backward replays the same draw on a fresh generator set to that state (the trick fused
-      attention kernels use). It costs a second draw and saves a few bytes in total.
+      attention kernels use). It costs a second draw and saves a few kilobytes in total.
+
+    All three compute ``x * noise`` forward and ``grad * noise`` backward with the same noise, so
+    their outputs and gradients are identical, bit for bit. The noise is laid out like
+    ``torch.empty_like(x)`` and drawn in memory order, as PyTorch draws it. For a dense ``x`` it is
+    computed a chunk at a time and used at once, so ``"bool"`` and ``"seed"`` never hold a full noise
+    tensor; otherwise (expanded or sliced inputs) the whole noise is built first.
     """
 
     @staticmethod
@@ -227,53 +142,71 @@ class _InvertedDropout(torch.autograd.Function):
         p: float,
         generator: torch.Generator | None,
         keep_mask_as: str,
+        inplace: bool = False,
     ) -> torch.Tensor:
-        ctx.keep_mask_as = keep_mask_as
-        ctx.scale = 1.0 / (1.0 - p)
-        ctx.p = p
+        ctx.keep_mask_as, ctx.p = keep_mask_as, p
         if keep_mask_as == "seed":
-            state = _generator_state(generator, x.device)
-        # Laid out like x (as PyTorch's own dropout does), so the draw order matches for any strides.
-        keep = fill_keep_mask(torch.empty_like(x, dtype=torch.bool), p, generator=generator)
-        if keep_mask_as == "float":  # the scaled mask in x's dtype, as PyTorch's CPU dropout keeps it
-            noise = keep.to(x.dtype).div_(1.0 - p)
-            ctx.save_for_backward(noise)
-            return x * noise
-        drop = torch.logical_not(keep, out=keep)  # reuse the buffer: the drop mask is what we fill by
-        out = (x * ctx.scale).masked_fill_(drop, 0)
-        ctx.save_for_backward(drop if keep_mask_as == "bool" else state)
-        ctx.layout = (keep.size(), keep.stride())  # for the replay: the same draw order
-        ctx.device = x.device
+            state = generator_state(generator, x.device)
+        scale = scale_like(x, p)
+        dense = is_dense(x)
+        keep = torch.empty_like(x, dtype=torch.bool) if keep_mask_as == "bool" else None
+        noise = torch.empty_like(x) if keep_mask_as == "float" or not dense else None
+        if not dense:
+            fill_noise(noise, p, scale, generator=generator, keep=keep)
+            out = x.mul_(noise) if inplace else torch.mul(x, noise)
+        else:
+            out = x if inplace else torch.empty_like(x)
+            flat_x, flat_out = in_memory_order(x), in_memory_order(out)
+            chunks = noise_chunks(
+                flat_x.numel(),
+                p,
+                scale,
+                generator=generator,
+                keep=None if keep is None else in_memory_order(keep),
+                into=None if noise is None else in_memory_order(noise),
+            )
+            for where, chunk in chunks:
+                torch.mul(flat_x[where], chunk, out=flat_out[where])
+        like = noise if noise is not None else x
+        ctx.layout = (like.size(), like.stride())  # the draw's memory order, for the replay
+        ctx.save_for_backward(noise if keep_mask_as == "float" else keep if keep_mask_as == "bool" else state)
+        if inplace:
+            ctx.mark_dirty(x)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (saved,) = ctx.saved_tensors
         if ctx.keep_mask_as == "float":
-            return grad_output * saved, None, None, None
-        if ctx.keep_mask_as == "bool":
-            drop = saved
+            return grad_output * saved, None, None, None, None
+        size, stride = ctx.layout
+        scale = scale_like(grad_output, ctx.p)
+        replay = replay_generator(saved, grad_output.device) if ctx.keep_mask_as == "seed" else None
+        if grad_output.stride() != stride or torch.is_grad_enabled():
+            # Another layout (rare), or a differentiable backward (create_graph=True): build the
+            # whole noise, then multiply with an operation autograd can record.
+            noise = torch.empty_strided(size, stride, dtype=grad_output.dtype, device=grad_output.device)
+            if replay is not None:
+                fill_noise(noise, ctx.p, scale, generator=replay)
+            else:
+                noise.copy_(saved).mul_(scale)
+            return grad_output * noise, None, None, None, None
+        grad_input = torch.empty_like(grad_output)
+        flat_grad, flat_in = in_memory_order(grad_output), in_memory_order(grad_input)
+        if replay is not None:
+            chunks = noise_chunks(flat_grad.numel(), ctx.p, scale, generator=replay)
         else:
-            drop = _mask_from_state(saved, ctx.layout, ctx.device, ctx.p).logical_not_()
-        return (grad_output * ctx.scale).masked_fill_(drop, 0), None, None, None
-
-
-class _AllDropped(torch.autograd.Function):
-    """p = 1: every unit dropped. Zeros out, zero gradient back (not None: x stays in the graph)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return torch.zeros_like(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> torch.Tensor:
-        return torch.zeros_like(grad_output)
+            chunks = noise_chunks_from_keep(in_memory_order(saved), scale)
+        for where, chunk in chunks:
+            torch.mul(flat_grad[where], chunk, out=flat_in[where])
+        return grad_input, None, None, None, None
 
 
 def dropout(
     x: torch.Tensor,
     p: float = 0.5,
     training: bool = True,
+    inplace: bool = False,
     *,
     generator: torch.Generator | None = None,
     keep_mask_as: KeepMaskAs = "bool",
@@ -284,102 +217,81 @@ def dropout(
         x: a floating-point tensor on any device; the output has its device, dtype and shape.
         p: the probability of *dropping* an element, in [0, 1].
         training: when False (evaluation) dropout is the identity.
+        inplace: multiply ``x`` itself and return it (as ``F.dropout(..., inplace=True)``); autograd
+            refuses this on a leaf that requires grad, as it does for PyTorch's.
         generator: where the mask's randomness comes from (default: the device's global generator,
             which is what ``torch.manual_seed`` seeds).
         keep_mask_as: what backward keeps: ``"float"``, ``"bool"`` (default) or ``"seed"``. All three
             give identical outputs and gradients; they differ in memory and time.
 
     Returns:
-        ``x`` itself when ``training`` is False or ``p == 0`` (no copy, nothing drawn); zeros with a
-        zero gradient when ``p == 1``; otherwise a new tensor. ``x`` is never modified.
+        ``x`` itself when ``training`` is False, ``p == 0`` or ``x`` is empty (no copy, nothing drawn);
+        ``x * 0`` when ``p == 1`` (zeros carrying x's signs, ``NaN`` where x is not finite; nothing
+        drawn); otherwise ``x * noise``. ``x`` is modified only when ``inplace`` is True.
     """
     check_floating(x)
     p = check_probability(p)
-    strategy = _check_strategy(keep_mask_as)
+    strategy = check_strategy(keep_mask_as)
     check_generator(generator, x.device)
-    if not training or p == 0.0:
+    if not training or p == 0.0 or x.numel() == 0:
         return x
-    if p == 1.0:
-        return _AllDropped.apply(x)
-    return _InvertedDropout.apply(x, p, generator, strategy)
+    if p == 1.0:  # PyTorch multiplies by a zero scalar: -0.0 for negative x, NaN for inf and NaN
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        return x.mul_(zero) if inplace else x * zero
+    return _InvertedDropout.apply(x, p, generator, strategy, bool(inplace))
 
 
 # --------------------------------------------------------------------------------------------------
-# Variants (chapter 6).
+# The (output, mask) form, as torch.native_dropout.
 # --------------------------------------------------------------------------------------------------
-def channel_dropout(
+class _DropoutWithMask(torch.autograd.Function):
+    """``torch.native_dropout``'s arithmetic on the CPU (measured bit for bit on torch 2.13): forward
+    multiplies by the mask (in x's dtype) and then by the scale rounded to x's dtype; backward by the
+    mask and then by the scale as a float64 number (``native_dropout_backward``)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: torch.Tensor, p: float, training: bool, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if training:
+            keep = fill_keep_mask(torch.empty_like(x, dtype=torch.bool), p, generator=generator)
+            ctx.scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+            scale = torch.tensor(ctx.scale, dtype=x.dtype, device=x.device)
+            out = x.mul(keep.to(x.dtype)).mul_(scale)
+        else:  # evaluation: a copy, an all-True mask, and backward still multiplies by both
+            keep = torch.ones_like(x, dtype=torch.bool)
+            ctx.scale = 1.0
+            out = x.clone()
+        ctx.save_for_backward(keep)
+        ctx.mark_non_differentiable(keep)
+        return out, keep
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor, _grad_mask: torch.Tensor | None) -> tuple[Any, ...]:
+        (keep,) = ctx.saved_tensors
+        return grad_output.mul(keep).mul_(ctx.scale), None, None, None
+
+
+def dropout_with_mask(
     x: torch.Tensor,
     p: float = 0.5,
     training: bool = True,
     *,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Channel (feature) dropout: drop whole channels of an ``(N, C, *)`` tensor, one draw per (n, c).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dropout that also returns its keep mask, as ``torch.native_dropout(x, p, training)`` does.
 
-    Neighbouring pixels of a feature map are strongly correlated, so dropping single pixels barely
-    regularises a CNN; dropping the whole map does. Matches ``F.dropout2d``/``F.dropout3d`` on the CPU
-    under the same seed.
+    Returns ``(output, mask)`` with ``mask`` a bool tensor laid out like ``x`` (True = kept). It
+    follows ``torch.native_dropout`` on the CPU bit for bit, which differs from ``F.dropout`` in three
+    ways: its backward multiplies by the mask and then by the scale as a float64 number (not rounded to
+    x's dtype as its forward and ``F.dropout`` do, so in float16 and bfloat16 its gradients can differ
+    from ``F.dropout``'s by one unit in the last place); it draws a mask even at ``p = 0`` and ``p = 1``;
+    and in evaluation it returns a copy of ``x`` and an all-True mask. An empty ``x`` is returned as it
+    is, with an empty "mask" of x's dtype, as PyTorch returns it.
     """
     check_floating(x)
     p = check_probability(p)
     check_generator(generator, x.device)
-    if x.dim() < 2:
-        raise ValueError(
-            f"channel dropout needs an input of shape (N, C, ...), got shape {tuple(x.shape)}"
-        )
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return _AllDropped.apply(x)
-    noise_shape = (x.shape[0], x.shape[1]) + (1,) * (x.dim() - 2)
-    keep = dropout_mask(noise_shape, p, generator=generator, device=x.device)
-    return x * (keep.to(x.dtype) / (1.0 - p))
-
-
-def alpha_dropout(
-    x: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    *,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Alpha dropout for SELU networks: keeps zero mean and unit variance instead of the mean alone.
-
-    Dropped units are set to SELU's saturation value ``alpha'`` (not 0, which is not a "resting"
-    value of SELU), then an affine map ``a * out + b`` restores mean 0 and variance 1 for inputs with
-    mean 0 and variance 1 (Klambauer et al., 2017). Matches ``F.alpha_dropout`` on the CPU.
-    """
-    check_floating(x)
-    p = check_probability(p)
-    check_generator(generator, x.device)
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return _AllDropped.apply(x)
-    keep = dropout_mask(x.shape, p, generator=generator, device=x.device)
-    a = 1.0 / math.sqrt((SELU_SATURATION**2 * p + 1.0) * (1.0 - p))
-    b = -a * SELU_SATURATION * p
-    return torch.where(keep, x, SELU_SATURATION) * a + b
-
-
-def gaussian_dropout(
-    x: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    *,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Gaussian (multiplicative) dropout: multiply by noise ``N(1, p / (1 - p))`` instead of a mask.
-
-    The noise has the mean (1) and variance (p / (1 - p)) of the inverted Bernoulli mask, so it
-    regularises like dropout at the same ``p`` (Srivastava et al., 2014, section 10). ``p`` must be
-    below 1: the variance is infinite at 1.
-    """
-    check_floating(x)
-    p = check_probability(p, allow_one=False)
-    check_generator(generator, x.device)
-    if not training or p == 0.0:
-        return x
-    std = math.sqrt(p / (1.0 - p))
-    noise = torch.empty_like(x).normal_(1.0, std, generator=generator)
-    return x * noise
+    if x.numel() == 0:
+        return x, torch.empty_like(x)
+    return _DropoutWithMask.apply(x, p, bool(training), generator)
