@@ -2,7 +2,8 @@
 
 Every ``import`` in ``autograder/`` (module level and inside functions, absolute and relative) is
 read with ``ast`` and mapped to the room it lands in. The reference is what students are graded
-against and imports only torch and the standard library; the book's library (``lab``) builds on the
+against and the probe is what runs inside the student's kernel during grading: both import only torch
+and the standard library; the book's library (``lab``) builds on the
 reference; the checks (what tests call) may use both but never the grading pipeline; the grading
 pipeline may use everything below it; the command line and the book build sit on top.
 """
@@ -21,10 +22,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "autograder"
 ALLOWED: dict[str, set[str]] = {
     "interpreter_env": set(),
     "reference": set(),
+    "probe": set(),  # runs in the student's kernel: torch and the standard library only
     "lab": {"reference"},
-    "checks": {"reference", "lab"},
-    "grading": {"reference", "lab", "checks", "interpreter_env"},
-    "top": {"reference", "lab", "checks", "grading", "interpreter_env"},
+    "checks": {"reference", "lab", "probe"},
+    "grading": {"reference", "lab", "checks", "probe", "interpreter_env"},
+    "top": {"reference", "lab", "checks", "probe", "grading", "interpreter_env"},
 }
 #: Modules at the package's top level that are the top room (entry points).
 TOP = {"__init__", "__main__", "cli", "book_build"}
@@ -80,8 +82,8 @@ def violations() -> list[str]:
             problems.append(f"{path.relative_to(PACKAGE.parent)}: room {source_room!r} is not declared")
             continue
         for target in imports_of(path):
-            if target.split(".")[0] != "autograder":
-                continue
+            if target.split(".")[0] != "autograder" or target == "autograder":
+                continue  # outside the package, or the bare package (to find its folder)
             target_room = room_of(target)
             if target_room != source_room and target_room not in ALLOWED[source_room]:
                 problems.append(f"{path.relative_to(PACKAGE.parent)} ({source_room}) imports {target}")
@@ -92,11 +94,12 @@ def test_no_room_imports_a_higher_one() -> None:
     assert violations() == []
 
 
-def test_the_reference_imports_only_torch_and_the_standard_library() -> None:
+@pytest.mark.parametrize("room", ["reference"])
+def test_the_bottom_rooms_import_only_torch_and_the_standard_library(room: str) -> None:
     allowed = set(sys.stdlib_module_names) | {"torch", "__future__", "autograder"}
     outside = {
         f"{path.name}: {target}"
-        for path in (PACKAGE / "reference").rglob("*.py")
+        for path in (PACKAGE / room).rglob("*.py")
         for target in imports_of(path)
         if target.split(".")[0] not in allowed
     }
