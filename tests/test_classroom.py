@@ -218,7 +218,7 @@ def test_unscorable_submissions_fail_with_a_clear_reason(graded, student: str, w
         ("loop_in_solution_cell", "your cell dropout_mask raised"),
         ("exception", "my bug"),
         ("syntax_error", "your cell dropout_forward raised SyntaxError"),
-        ("monkeypatch", "rescale is missing"),
+        ("monkeypatch", "not written from scratch"),  # the static policy refuses the tampering
         ("builtin_dropout", "from scratch"),
         ("memory_hog", "MemoryError"),
         ("sys_exit", "SystemExit"),

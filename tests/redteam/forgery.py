@@ -57,7 +57,7 @@ if __name__ == "__main__":
 _SHADOW_CHECKS = """
 def __getattr__(name):
     if name.startswith("__"):
-        raise AttributeError(name)
+        raise AttributeError(f"no attribute {name}")
     return lambda *args, **kwargs: None
 """
 
@@ -83,7 +83,7 @@ import types
 class _AlwaysPasses(types.ModuleType):
     def __getattr__(self, name):
         if name.startswith("__"):
-            raise AttributeError(name)
+            raise AttributeError(f"no attribute {name}")
         return lambda *args, **kwargs: None
 
 

@@ -7,7 +7,7 @@ NO_OP_CHECKS = """
 class _AlwaysPasses:
     def __getattr__(self, name):
         if name.startswith("__"):
-            raise AttributeError(name)
+            raise AttributeError(f"no attribute {name}")
         return lambda *args, **kwargs: None
 
 
