@@ -7,19 +7,15 @@ is graded once for the module with ``grade_class`` (2 jobs), feedback is generat
 each attack is one test parameter that passes when the grader held (see ``tests/redteam/__init__.py``
 for what "held" means). Nothing is random: the checks seed themselves and every attack is deterministic.
 
-Cost: about 80 submissions graded with 2 jobs, then one feedback page per student. The first run
-took 405 s of CPU for the whole process tree (about 6 minutes of wall time on 2 free cores, counting
-the attacks that wait out time limits); on a shared machine under load 20 it took 50 minutes. The
-graded tests run only with ``REDTEAM=1`` until the grader holds (the cheap checks of the attacks
-themselves always run). With
-``REDTEAM_REPORT=path`` set, the fixture also writes the table of results there (how
-``tests/redteam/BEFORE.md`` was made); ``REDTEAM_KEEP=1`` keeps the graded course for inspection;
-``-k NAME`` grades only the named attacks and the controls.
+Cost: about 80 submissions graded with 2 jobs, then one feedback page per student: about 12 minutes
+of wall time on 2 cores (counting the attacks that wait out time limits). With ``REDTEAM_REPORT=path``
+set, the fixture also writes the table of results there (how ``tests/redteam/BEFORE.md``, the grader
+before the judge, and ``tests/redteam/AFTER.md`` were made); ``REDTEAM_KEEP=1`` keeps the graded
+course for inspection; ``-k NAME`` grades only the named attacks and the controls.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,15 +39,9 @@ from redteam.harness import (
 from autograder.grading.course import EXERCISES, SOLUTIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
-#: Today's grader breaks most attacks (tests/redteam/BEFORE.md), so the graded tests run only when asked
-#: (``REDTEAM=1``) until issue 10's fixes land; the lead then removes this switch to run them in CI.
-graded_suite = pytest.mark.skipif(
-    os.environ.get("REDTEAM") != "1",
-    reason="red-team class grading runs with REDTEAM=1 (see tests/redteam/BEFORE.md)",
-)
 
 ATTACKS = all_attacks()
-REPORT_COMMAND = "REDTEAM=1 REDTEAM_REPORT=tests/redteam/BEFORE.md .venv/bin/pytest tests/test_redteam.py"
+REPORT_COMMAND = "REDTEAM_REPORT=tests/redteam/AFTER.md .venv/bin/pytest tests/test_redteam.py"
 
 
 def _selected(request: pytest.FixtureRequest) -> list:
@@ -102,37 +92,30 @@ def test_attack_is_valid_and_quotes_no_secret(attack) -> None:
         assert not quoted, f"{attack.name} quotes {quoted[:2]} itself: its feedback would blame the grader"
 
 
-@graded_suite
 def test_controls_grade_as_expected(red_team: RedTeamRun) -> None:
     assert not red_team.global_problems["controls"], red_team.global_problems["controls"]
 
 
-@graded_suite
 def test_every_submission_has_a_result_in_the_report_and_csv(red_team: RedTeamRun) -> None:
     assert not red_team.global_problems["results"], red_team.global_problems["results"]
 
 
-@graded_suite
 def test_gradebook_matches_the_report(red_team: RedTeamRun) -> None:
     assert not red_team.global_problems["gradebook"], red_team.global_problems["gradebook"]
 
 
-@graded_suite
 def test_no_file_outside_the_private_copies_changed(red_team: RedTeamRun) -> None:
     assert not red_team.global_problems["canaries"], red_team.global_problems["canaries"][:20]
 
 
-@graded_suite
 def test_no_kernel_reached_the_host_network(red_team: RedTeamRun) -> None:
     assert not red_team.global_problems["network"], red_team.global_problems["network"]
 
 
-@graded_suite
 def test_feedback_is_generated(red_team: RedTeamRun) -> None:
     assert not red_team.global_problems["feedback"], red_team.global_problems["feedback"]
 
 
-@graded_suite
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_grader_holds(red_team: RedTeamRun, attack) -> None:
     problems = red_team.problems[attack.name]

@@ -222,18 +222,25 @@ def test_links_and_special_files_are_left_out_and_named(classroom: dict[str, Pat
     os.mkfifo(alice / "pipe")
     (alice / "sub").mkdir()
     (alice / "sub" / "ok.txt").write_text("fine")
+    # nbgrader's sanitising pass writes the notebook being graded, hidden tests restored, into the
+    # folder the kernel starts in: notebooks never reach the private copy.
+    (alice / "masks.ipynb").write_text('{"cells": ["### BEGIN HIDDEN TESTS"]}')
+    (alice / "sub" / "Other.IPYNB").write_text("{}")
     code = ATTEMPT + """
 attempt("listing", lambda: sorted(os.listdir(".")))
 attempt("nested", lambda: open("sub/ok.txt").read())
+attempt("nested_listing", lambda: sorted(os.listdir("sub")))
 print("REPORT" + json.dumps(report))
 """
     result, status = _sandbox(classroom, code)
     report = _report(result)
     assert json.loads(report["listing"][1].replace("'", '"')) == ["data.txt", "sub"]
     assert report["nested"] == ["ok", "'fine'"]
+    assert report["nested_listing"] == ["ok", "['ok.txt']"]
     refused = status[-1]["refused"]
     assert "solution_link.py (symbolic link)" in refused and "folder_link (symbolic link)" in refused
     assert "pipe (FIFO)" in refused
+    assert not any("ipynb" in item.lower() for item in refused), "withheld, not refused: no grade effect"
     assert any(item.startswith("grades_hardlink.db (hard link") for item in refused), refused
     assert sorted(refused_entries(str(alice))) == sorted(refused), "what a preflight check can refuse"
 

@@ -39,6 +39,14 @@ from .sandbox import Limits, isolation_available, network_isolation_available, w
 from .state import load_state, save_result, students_with_submissions
 
 
+def grader_paths() -> list[Path]:
+    """What of the course's own code a kernel must not see: the checks and the grading pipeline (the
+    kernel needs only :mod:`autograder.probe`, the reference and the lab) and, in a source checkout,
+    the ``solutions/`` notebooks with every hidden test."""
+    package = ROOT / "autograder"
+    return [path for path in (package / "checks", package / "grading", ROOT / "solutions") if path.exists()]
+
+
 def grade_class(
     assignment: str,
     *,
@@ -89,7 +97,7 @@ def grade_class(
                 if not offline:
                     isolation += f"; {why}"
         hide = [course.source, course.submitted, course.autograded, course.feedback, course.workspace]
-        hide += [course.root / ".git", *socket_dirs(course.db_url)]
+        hide += [course.root / ".git", *socket_dirs(course.db_url), *grader_paths()]
         sqlite = sqlite_path(course.db_url)
         if sqlite is not None:
             hide.append(sqlite.parent if sqlite.parent != course.root else sqlite)

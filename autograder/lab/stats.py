@@ -5,7 +5,7 @@ distribution under a *correct* implementation is Binomial(n, q). It passes when 
 interval whose probability mass under that distribution is at least ``1 - false_failure_rate``. The
 interval is computed from the exact binomial CDF (no normal approximation), and the exact probability
 that a correct implementation falls outside it is reported with the result, so a test suite or a
-grader can add up its false-failure rate honestly (chapter 7).
+grader can add up its false-failure rate honestly (chapter 8, for instructors).
 """
 
 from __future__ import annotations

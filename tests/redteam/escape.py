@@ -74,7 +74,8 @@ def _hardlinks(folder: Path, context: Context) -> None:
     course = context.course
     os.link(course / "source" / "masks" / "masks.ipynb", folder / "hard-source.ipynb")
     os.link(course / "gradebook.db", folder / "hard-gradebook.db")
-    os.link(course / "submitted" / "control_solution" / "masks" / "masks.ipynb", folder / "hard-other.ipynb")
+    # No hard link to another student's notebook: a student cannot make one (submissions arrive as
+    # copies through nbgrader's exchange), and the victim's own file would then have two names too.
 
 
 _SHOW_LINKS = (
@@ -156,8 +157,7 @@ _show(_os.path.join(_os.path.dirname(_os.path.dirname(_package.__file__)), "solu
     Attack(
         "hardlinks",
         "escape",
-        "hard links in the submission folder to the hidden tests, the gradebook and another student's "
-        "notebook; the kernel prints them",
+        "hard links in the submission folder to the hidden tests and the gradebook; the kernel prints them",
         base="solution",
         files=_hardlinks,
         before={"dropout_mask": _SHOW_LINKS},

@@ -145,11 +145,22 @@ def snapshot(course: Path, site_packages: Path) -> dict[str, str]:
 
 
 def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """What differs, except the preflight's documented repair of a tampered notebook: the submitted
+    ``<name>.ipynb`` is replaced by its rebuilt version and the original is kept, byte for byte, as
+    ``<name>.ipynb.submitted`` (README, "The notebook and its folder are hostile input")."""
     keys = sorted(set(before) | set(after))
+    kept_originals = {
+        key[: -len(".submitted")]
+        for key in keys
+        if key.startswith("course/submitted/") and key.endswith(".ipynb.submitted") and key not in before
+        and after.get(key) == before.get(key[: -len(".submitted")])
+    }
     return [
         f"{key}: {'added' if key not in before else 'removed' if key not in after else 'changed'}"
         for key in keys
         if before.get(key) != after.get(key)
+        and key not in kept_originals
+        and not (key.endswith(".submitted") and key[: -len(".submitted")] in kept_originals)
     ]
 
 
@@ -637,7 +648,11 @@ def format_report(run: RedTeamRun, command: str) -> str:
     lines += ["", "Controls and class-wide checks:", ""]
     for student in CONTROLS:
         result = run.result(student)
-        lines.append(f"- `{student}`: {f'{result.score:g}/{result.max_score:g}' if result else 'no result'}")
+        if result is None:
+            lines.append(f"- `{student}`: no result")
+        else:
+            message = " ".join(result.message.split())[:200].replace("|", "\\|")
+            lines.append(f"- `{student}`: {result.score:g}/{result.max_score:g} ({result.status}) {message}")
     for name, problems in run.global_problems.items():
         lines.append(f"- {name}: {'ok' if not problems else '; '.join(problems[:8]).replace(chr(10), ' ')}")
     lines += ["", "What each attack tries:", ""]

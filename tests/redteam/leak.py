@@ -61,7 +61,8 @@ def dropout_forward(x, p=0.5, training=True, generator=None):
     Attack(
         "checks_source",
         "leak",
-        "prints `inspect.getsource(checks)` and the checks package's files read from disk",
+        "prints `inspect.getsource(checks)` and the checks package's files read from disk (found from "
+        "the package's own location when the notebook holds no `checks`)",
         base="solution",
         before={
             "dropout_mask": """
@@ -69,9 +70,25 @@ import glob
 import inspect
 import os
 
-print(inspect.getsource(checks))
-for _path in glob.glob(os.path.join(os.path.dirname(checks.__file__), "*.py")):
-    print(open(_path).read()[:20_000])
+try:
+    print(inspect.getsource(checks))
+except Exception as _error:
+    print("no checks in the notebook:", type(_error).__name__)
+try:
+    import autograder.checks.masks as _masks
+
+    print(inspect.getsource(_masks))
+except Exception as _error:
+    print("cannot import the checks:", type(_error).__name__)
+import autograder as _package
+
+_folder = os.path.join(os.path.dirname(_package.__file__), "checks")
+for _path in glob.glob(os.path.join(_folder, "*.py")):
+    try:
+        print(open(_path).read()[:20_000])
+    except OSError as _error:
+        print("cannot read", _path, type(_error).__name__)
+print("files in the checks folder:", len(glob.glob(os.path.join(_folder, "*.py"))))
 """
         },
     ),

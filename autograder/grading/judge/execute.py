@@ -15,7 +15,8 @@ import threading
 import time
 from typing import Any
 
-from nbclient.exceptions import DeadKernelError
+from jupyter_core.utils import ensure_async
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
@@ -105,7 +106,7 @@ class JudgeExecute(BoundedExecute):
             cell.outputs = await self._judge(name)
             return cell
         if self._dead:
-            cell.outputs = [_error("not run: the kernel died in an earlier cell")]
+            cell.outputs = [_error("not run: the kernel died or was stopped in an earlier cell")]
             return cell
         original = cell.source
         if name in self._locked:
@@ -118,15 +119,38 @@ class JudgeExecute(BoundedExecute):
                 _error("the kernel died while running this cell (os._exit, a crash or the memory limit)")
             ]
             return cell
+        except CellTimeoutError:
+            # The cell ran past its time limit and ignored the interrupt: stop the kernel for good. The
+            # tests judged before keep their points; the rest fail with a message saying why.
+            self._dead = True
+            await self._stop_kernel()
+            cell.outputs = list(cell.get("outputs", [])) + [
+                _error(
+                    f"this cell ran past the time limit ({float(self.timeout or 0):.0f} s) and did not "
+                    "stop when interrupted, so the kernel was stopped (an endless loop that ignores the "
+                    "interrupt?)"
+                )
+            ]
+            return cell
         finally:
             cell.source = original
+
+    async def _stop_kernel(self) -> None:
+        """Kill the kernel (it no longer answers interrupts); never raise."""
+        try:
+            if self.km is not None:
+                await ensure_async(self.km.shutdown_kernel(now=True))
+        except Exception as error:  # noqa: BLE001 - already dead or unreachable: nothing left to stop
+            self.log.warning("could not stop the kernel: %s", error)
 
     # nbclient binds its synchronous wrapper to its own coroutine: bind it to this one.
     execute_cell = run_sync(async_execute_cell)
 
     async def _judge(self, name: str) -> list[NotebookNode]:
         if self._dead:
-            return [_error("not judged: the kernel died in an earlier cell, so the answers are gone")]
+            return [
+                _error("not judged: the kernel died or was stopped in an earlier cell; the answers are gone")
+            ]
         await asyncio.to_thread(self._warm.join)
         if self._warm_error is not None:
             return [

@@ -5,6 +5,11 @@ link: ``st_nlink > 1``, so it may be the gradebook or another student's notebook
 a socket is *refused*: left out of the copy and named in the grading result. Everything else is opened
 here without following links (``O_NOFOLLOW``, then checked again on the open file) and handed to
 bubblewrap as an open file, which copies its bytes into the sandbox's own tmpfs.
+
+Notebooks (``*.ipynb``) are withheld, not refused: the only notebook in nbgrader's autograded folder is
+the one being graded, written there by nbgrader's sanitising pass with the instructor's test cells,
+hidden tests included (nbgrader copies a submission's other files but never its notebooks). The kernel
+runs that notebook's cells as messages; it has no need of the file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 MAX_FILES = 500  # a submission is a notebook and a few data files
 MAX_DEPTH = 16
 MAX_BYTES = 256 * 2**20  # more than this is not a submission but a wrong working folder
+WITHHELD_SUFFIX = ".ipynb"
 
 
 class SubmissionTooLarge(OSError):
@@ -29,6 +35,7 @@ class SubmissionFiles:
     folders: list[str] = field(default_factory=list)
     files: list[tuple[str, int]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)  # notebooks, never copied (see the module doc)
 
     def close(self) -> None:
         for _, fd in self.files:
@@ -82,6 +89,8 @@ def _walk(dir_fd: int, prefix: str, depth: int, found: SubmissionFiles) -> None:
                 _walk(child, relative + "/", depth + 1, found)
             elif not stat.S_ISREG(info.st_mode):
                 found.refused.append((relative, _kind(info.st_mode)))
+            elif name.lower().endswith(WITHHELD_SUFFIX):
+                found.withheld.append(relative)
             elif info.st_nlink > 1:
                 found.refused.append((relative, f"hard link ({info.st_nlink} names for one file)"))
             elif len(found.files) >= MAX_FILES:
