@@ -19,8 +19,8 @@ operand     a binary operation replaced by one of its operands (``x * mask * sca
 compare     a comparison swapped: ``< <-> <=``, ``> <-> >=``, ``== <-> !=``, ``is <-> is not``,
             ``in <-> not in``
 constant    a number changed: ``0 -> 1``, ``1 -> 0`` and ``1 -> 2``, ``c -> 1 - c`` for ``0 < c < 1``
-            (the p -> 1 - p mistake), any other ``c -> c + 1``; ``True <-> False``; ``None`` in a
-            comparison or an argument is left alone
+            (the p -> 1 - p mistake), any other ``c -> c + 1``; ``True <-> False`` (``None`` and
+            strings are left alone)
 boolean     ``not x -> x``; ``and <-> or``; one operand of ``and``/``or`` dropped
 flag        a mode flag inverted: ``m.training -> not m.training`` (reads), ``m.training = v ->
             m.training = not v``, a name holding a mode (``training``, ``was_training``, ``flag``) read
@@ -46,8 +46,9 @@ costs the student the test cell in nbgrader too; the report counts them separate
 worker processes (``jobs`` of them, each one mutant at a time, torch on one thread), so an infinite
 loop cannot hang the run: the worker is ended and a fresh one takes its place.
 
-A mutant that no check kills is either **equivalent** (no program can tell it from the solution
-through the notebook's contract) and listed, with the one-line argument why, in
+A mutant that no check kills is either **equivalent** (nothing the notebook's contract lets a test
+observe tells it from the solution, or only an event too rare for any check within its false-failure
+budget, such as ``torch.rand(...) <= 1 - p`` for ``<``) and listed, with the one-line argument why, in
 ``mutants_equivalent.json`` next to this module, or a **survivor**: a gap in the hidden tests. The
 mutation score of an assignment is killed / (mutants - equivalent).
 """
@@ -779,6 +780,7 @@ class AssignmentScore:
     survivors: list[dict[str, object]]  # grade_id, line, kind, description, key
     killed_equivalent: list[str] = field(default_factory=list)  # declared equivalent, yet killed
     by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [mutants, killed]
+    verdicts: list[dict[str, object]] = field(default_factory=list)  # every mutant: key, status, reason
 
     @property
     def score(self) -> float:
@@ -869,6 +871,9 @@ def analyse(
             ],
             killed_equivalent=[m.key for m, v in found if v.killed and (assignment, m.key) in why],
             by_kind={k: by_kind[k] for k in KINDS if k in by_kind},
+            verdicts=[
+                {"key": m.key, "line": m.line, "status": v.status, "reason": v.reason} for m, v in found
+            ],
         )
     return MutationResult(scores, pool.solution_failures, stale, seconds=time.perf_counter() - start)
 
