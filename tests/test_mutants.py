@@ -67,6 +67,8 @@ def test_every_operator_kind_is_generated_on_a_sample() -> None:
         "Layer.forward: `self.total += 1` -> `self.total -= 1`",  # augmented operator
         "Layer.forward: `x * mask` -> `mask`",  # an operand dropped
         "Layer.forward: `model.eval()` -> `pass`",  # a statement removed
+        "Layer.forward: `torch.rand(x.shape, generator=g, device=x.device) < 1.0 - self.p` -> "
+        "`torch.randn(x.shape, generator=g, device=x.device) < 1.0 - self.p`",  # a function confused
     }
     assert expected <= descriptions, expected - descriptions
     assert not any("`0.5` -> `0.5`" in d or "(mask, 0.5)` -> `(mask, 0.5)`" in d for d in descriptions)

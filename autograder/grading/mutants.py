@@ -31,6 +31,10 @@ argument    two neighbouring positional arguments of a call swapped; one keyword
             (``generator=generator``, ``device=x.device``); a positional argument after the first
             dropped
 return      one element of a returned or built tuple dropped (``return a, b -> return a``)
+call        a function or method confused with another (``rand <-> randn``, ``zeros_like <->
+            ones_like``, ``mean <-> sum``, ``std <-> var``, ``argmax -> argmin``, ``stack -> cat``), or
+            a conversion left out (``x.detach() -> x``, ``.clone()``, ``.float()``, ``float(p) -> p``,
+            ``int(...)``, ``list(...)``)
 ==========  =========================================================================================
 
 Not mutated: anything outside an answer region (the code the released notebook gives the student),
@@ -80,6 +84,7 @@ KINDS: tuple[str, ...] = (
     "statement",
     "argument",
     "return",
+    "call",
 )
 _BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
 #: Default seconds one mutant may take to grade (the solutions take well under one).
@@ -110,6 +115,22 @@ _COMPARE: dict[type[ast.cmpop], type[ast.cmpop]] = {
 _MODE_NAMES = frozenset({"training", "was_training", "flag"})
 _METHOD_SWAPS = {"eval": "train", "train": "eval"}
 _CONTEXT_SWAPS = {"no_grad": "enable_grad", "enable_grad": "no_grad", "inference_mode": "enable_grad"}
+#: Functions and methods a student confuses with one another.
+_CALL_SWAPS = {
+    "rand": "randn",
+    "randn": "rand",
+    "zeros_like": "ones_like",
+    "ones_like": "zeros_like",
+    "mean": "sum",
+    "sum": "mean",
+    "std": "var",
+    "var": "std",
+    "argmax": "argmin",
+    "stack": "cat",
+}
+#: Calls whose removal leaves a plausible program: ``x.detach() -> x``, ``float(p) -> p``.
+_UNWRAP_METHODS = frozenset({"detach", "clone", "float", "double", "contiguous"})
+_UNWRAP_FUNCTIONS = frozenset({"float", "int", "bool", "list", "tuple"})
 
 
 @dataclass(frozen=True)
@@ -435,6 +456,19 @@ class _Sites(ast.NodeVisitor):
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr in _METHOD_SWAPS:
                 self.swap_name(func, "flag", _METHOD_SWAPS[func.attr])
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in _CALL_SWAPS and isinstance(func, ast.Attribute | ast.Name):
+                self.swap_name(func, "call", _CALL_SWAPS[name])
+            if isinstance(func, ast.Attribute) and func.attr in _UNWRAP_METHODS and not node.args:
+                self.add(node, "call", _short(func.value), lambda n: n.func.value)  # type: ignore[attr-defined]
+            if (
+                isinstance(func, ast.Name)
+                and func.id in _UNWRAP_FUNCTIONS
+                and len(node.args) == 1
+                and not node.keywords
+                and not isinstance(node.args[0], ast.Starred)
+            ):
+                self.add(node, "call", _short(node.args[0]), lambda n: n.args[0])  # type: ignore[attr-defined]
             args = node.args
             for i in range(len(args) - 1):
                 a, b = args[i], args[i + 1]
