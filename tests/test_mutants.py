@@ -113,6 +113,10 @@ def test_solution_mutants_lie_in_answer_regions_and_have_unique_keys(assignment:
         assert mutant.line in regions[mutant.grade_id], mutant.label
     keys = [m.key for m in found]
     assert len(set(keys)) == len(keys)
+    solutions = {grade_id: ast.dump(ast.parse(code)) for grade_id, code, _ in answer_cells(assignment)}
+    for mutant in found:
+        compile(mutant.code, mutant.label, "exec")
+        assert ast.dump(ast.parse(mutant.code)) != solutions[mutant.grade_id], mutant.label
 
 
 def test_generation_is_deterministic() -> None:

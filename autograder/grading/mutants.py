@@ -735,8 +735,17 @@ class _Pool:
         process = self.context.Process(target=_worker, args=(child, self.assignments), daemon=True)
         process.start()
         child.close()
-        status, failures = parent.recv()
-        assert status == "ready"
+        try:
+            status, failures = parent.recv()
+        except (EOFError, OSError):
+            process.join()
+            raise RuntimeError(
+                f"a mutant worker died while grading the solutions of {', '.join(self.assignments)} "
+                f"(exit code {process.exitcode}); "
+                "`python -m autograder selfcheck --skip-nbgrader --stat-runs 0` shows why"
+            ) from None
+        if status != "ready":  # pragma: no cover - the worker sends nothing else first
+            raise RuntimeError(f"a mutant worker answered {status!r} instead of 'ready'")
         self.solution_failures.update(failures)
         return process, parent
 
@@ -767,7 +776,12 @@ class _Pool:
         def dispatch(slot: int) -> None:
             if pending:
                 mutant = pending.pop()
-                self.workers[slot][1].send(asdict(mutant))
+                try:
+                    self.workers[slot][1].send(asdict(mutant))
+                except (BrokenPipeError, OSError):  # the worker died between two mutants: a fresh one
+                    self._stop(self.workers[slot])
+                    self.workers[slot] = self._start()
+                    self.workers[slot][1].send(asdict(mutant))
                 busy[slot] = (mutant, time.monotonic() + self.timeout)
 
         def finish(slot: int, verdict: Verdict) -> None:
