@@ -117,6 +117,24 @@ def check_function_keep_rate(DropoutFunction: object, *, seed: int) -> None:
     binomial(count(T.ne(out, 0)), N, 0.7, "nonzero outputs of DropoutFunction.apply(x, 0.3)")
 
 
+@check(A, "DropoutFunction draws from the generator passed in: same seed, same output; other seed, other")
+def check_function_generator(DropoutFunction: object, *, seed: int) -> None:
+    x = nonzero_input((64, 64), seed)
+    a = _apply(DropoutFunction, x, 0.5, gen(seed))
+    b = _apply(DropoutFunction, x, 0.5, gen(seed))
+    if not same(a, b):
+        fail(
+            "two generators seeded alike should give the same output, found outputs differing in "
+            f"{count(T.ne(a, b))} of {a.numel()} entries: draw the mask with generator=generator"
+        )
+    c = _apply(DropoutFunction, x, 0.5, gen(seed + 1))
+    if same(a, c):  # P = 2**-4096 for a correct answer
+        fail(
+            "generators with different seeds should give different masks, found the same output: "
+            "is the generator argument ignored?"
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Dropout module
 # --------------------------------------------------------------------------------------------------

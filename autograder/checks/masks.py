@@ -243,30 +243,39 @@ def check_forward_p_one(dropout_forward: object, dropout_backward: object, *, se
         fail("at p=1 the gradient should be all zeros, found nonzero, NaN or inf entries")
 
 
-@check(A, "p outside [0, 1] raises ValueError")
+@check(A, "p outside [0, 1] raises ValueError, in training and in evaluation")
 def check_forward_invalid_p(dropout_forward: object, *, seed: int) -> None:
     for p in (-0.1, 1.5):
         expect_value_error(f"dropout_forward(x, p={p})", dropout_forward, nonzero_input((4,), seed), p)
+        expect_value_error(
+            f"dropout_forward(x, p={p}, training=False)", dropout_forward, nonzero_input((4,), seed), p, False
+        )
 
 
-@check(A, "output and gradient keep x's dtype (float16, bfloat16, float64)")
+@check(A, "output and gradient keep x's dtype (float16, bfloat16, float64) at p = 0.5 and p = 1")
 def check_forward_dtype(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
-        x = nonzero_input((8, 16), seed, dtype)
-        out, cache = _forward(dropout_forward, x, 0.5, generator=gen(seed))
-        if T.dtype(out) != dtype:
-            fail(
-                f"dropout_forward on a {dtype} input should return {dtype}, found {T.dtype(out)} "
-                "(promoted by the mask?)"
+        for p in (0.5, 1.0):
+            x = nonzero_input((8, 16), seed, dtype)
+            out, cache = _forward(dropout_forward, x, p, generator=gen(seed))
+            if T.dtype(out) != dtype:
+                fail(
+                    f"dropout_forward(x, p={p}) on a {dtype} input should return {dtype}, found "
+                    f"{T.dtype(out)} (promoted by the mask?)"
+                )
+            if not finite(out):
+                fail(f"dropout_forward on a {dtype} input should return finite values, found NaN or inf")
+            grad = invoke(
+                f"dropout_backward(g, cache) at p={p}", dropout_backward, T.ones((8, 16), dtype=dtype), cache
             )
-        if not finite(out):
-            fail(f"dropout_forward on a {dtype} input should return finite values, found NaN or inf")
-        grad = invoke("dropout_backward(g, cache)", dropout_backward, T.ones((8, 16), dtype=dtype), cache)
-        grad = expect_tensor(grad, "dropout_backward's result")
-        if T.dtype(grad) != dtype:
-            fail(f"dropout_backward on a {dtype} gradient should return {dtype}, found {T.dtype(grad)}")
-        if not finite(grad):
-            fail(f"dropout_backward on a {dtype} gradient should return finite values, found NaN or inf")
+            grad = expect_tensor(grad, "dropout_backward's result")
+            if T.dtype(grad) != dtype:
+                fail(
+                    f"dropout_backward at p={p} on a {dtype} gradient should return {dtype}, found "
+                    f"{T.dtype(grad)} (a float mask in the cache promotes it)"
+                )
+            if not finite(grad):
+                fail(f"dropout_backward on a {dtype} gradient should return finite values, found NaN or inf")
 
 
 @check(A, "x on CUDA (or the meta device without a GPU): the mask is made there, the output stays there")
@@ -332,4 +341,22 @@ def check_backward_same_mask(dropout_forward: object, dropout_backward: object, 
                 "with the forward's mask m, "
                 f"found {wrong} entries whose zero/nonzero pattern differs from the forward's output "
                 "(a new mask drawn in backward?)"
+            )
+
+
+@check(A, "backward works on every cache forward returns: in evaluation and at p = 0 it returns g unchanged")
+def check_backward_identity_cache(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
+    x = nonzero_input((16, 32), seed)
+    g = T.randn((16, 32), generator=gen(seed + 5))
+    for p, training in ((0.5, False), (0.0, True)):
+        call = f"dropout_forward(x, p={p}, training={training})"
+        _, cache = _forward(dropout_forward, x, p, training, generator=gen(seed))
+        grad = expect_tensor(
+            invoke(f"dropout_backward(g, cache of {call})", dropout_backward, g, cache),
+            f"dropout_backward's result for the cache of {call}",
+        )
+        if T.shape(grad) != T.shape(g) or not same(grad, g):
+            fail(
+                f"the output of {call} is x itself, so dropout_backward(g, cache) should return g unchanged, "
+                f"found {describe_tensor(grad)} with other values"
             )

@@ -66,11 +66,16 @@ def check_accuracy(accuracy: object, *, seed: int) -> None:
     data = TensorDataset(x, labels)
     model.train()
     expected = trusted(training.evaluate, model, data)
-    found = invoke("accuracy(model, dataset)", accuracy, model, data)
+    found, saved = invoke("accuracy(model, dataset)", session().call, accuracy, model, data, saved=True)
     if not isinstance(found, float | int) or abs(float(found) - expected) > 1e-9:
         fail(
             f"accuracy of a model whose eval-mode accuracy is {expected:.3f} should be {expected:.3f}, found "
             f"{found!r}: call model.eval() first (dropout at p=0.9 is still on in training mode)"
+        )
+    if saved:
+        fail(
+            "accuracy() should evaluate without gradients (under torch.no_grad()), found "
+            f"{len(saved)} tensor(s) saved for backward: the forward passes built an autograd graph"
         )
     if not invoke("model.training after accuracy()", session().modes, model)[0]:
         fail(

@@ -13,7 +13,7 @@ from torch import nn
 
 import autograder.reference as reference
 
-from .common import gen, seed_student
+from .common import expect_value_error, finite, gen, seed_student
 from .core import T, agreement_rate, binomial, close, count, expect_tensor, fail, same
 from .devices import other_device
 from .harness import check, invoke, trusted
@@ -173,6 +173,31 @@ def check_dropconnect_dtype_device(DropConnectLinear: object, *, seed: int) -> N
             fail(f"DropConnectLinear on {device} should return a {device} tensor, found {T.device(out)}")
 
 
+@check(A, "DropConnectLinear: p outside [0, 1] raises ValueError; p = 0 uses W; p = 1 drops every weight")
+def check_dropconnect_p_edges(DropConnectLinear: object, *, seed: int) -> None:
+    seed_student(seed)
+    for p in (-0.1, 1.5):
+        expect_value_error(f"DropConnectLinear({IN}, {OUT}, p={p})", DropConnectLinear, IN, OUT, p)
+    layer, weight, bias = _dropconnect(DropConnectLinear, 0.0, seed)
+    _, used = _weight_used(layer, layer, weight, bias, "DropConnectLinear(p=0)(x) in training")
+    if not close(used, weight, atol=1e-5):
+        fail(
+            "at p = 0 DropConnectLinear should use the full weight W in training (nothing is dropped), "
+            f"found {count(T.ne(used, 0))} of {used.numel()} weights nonzero and other values"
+        )
+    layer, weight, bias = _dropconnect(DropConnectLinear, 1.0, seed)
+    out, used = _weight_used(layer, layer, weight, bias, "DropConnectLinear(p=1)(x) in training")
+    if not finite(used) or count(used) != 0:
+        fail(
+            "at p = 1 DropConnectLinear should drop every weight (F.linear(x, 0 * W, b), never NaN: "
+            "W * 0 / (1 - 1) is NaN), found NaN, inf or nonzero weights used"
+        )
+    invoke("backward at p = 1", session().backward, out, T.ones((IN, OUT)))
+    grad = invoke("layer.weight.grad", session().path, layer, "weight.grad")
+    if grad is not None and (not finite(expect_tensor(grad, "layer.weight.grad")) or count(grad) != 0):
+        fail("at p = 1 layer.weight.grad should be zeros (every weight dropped), found NaN, inf or nonzero")
+
+
 # --------------------------------------------------------------------------------------------------
 # WeightDropout
 # --------------------------------------------------------------------------------------------------
@@ -255,3 +280,69 @@ def check_weight_dropout_fresh_masks(WeightDropout: object, *, seed: int) -> Non
         agreement_rate(0.5),
         "weights kept/dropped alike in two forwards",
     )
+
+
+@check(A, "WeightDropout: weight_p outside [0, 1] raises ValueError; p = 0 uses the raw weight; p = 1 zeros")
+def check_weight_dropout_p_edges(WeightDropout: object, *, seed: int) -> None:
+    seed_student(seed)
+    for p in (-0.1, 1.5):
+        expect_value_error(
+            f"WeightDropout(nn.Linear({IN}, {OUT}), {p}, ['weight'])",
+            WeightDropout,
+            nn.Linear(IN, OUT),
+            p,
+            ["weight"],
+        )
+    wrapper, inner, raw = _wrapped(WeightDropout, 0.0, seed)
+    _, used = _weight_used(wrapper, wrapper, raw, inner.bias, "WeightDropout(p=0)(x) in training")
+    if not close(used, raw.detach(), atol=1e-5):
+        fail("at weight_p = 0 WeightDropout should use the full raw weight in training, found other values")
+    wrapper, inner, raw = _wrapped(WeightDropout, 1.0, seed)
+    out, used = _weight_used(wrapper, wrapper, raw, inner.bias, "WeightDropout(p=1)(x) in training")
+    if not finite(used) or count(used) != 0:
+        fail(
+            "at weight_p = 1 WeightDropout should drop every weight (zeros, never NaN: raw * 0 / (1 - 1) "
+            "is NaN), found NaN, inf or nonzero weights used"
+        )
+
+
+@check(A, "WeightDropout through train -> eval -> train: raw weight in eval, dropped again after, raw learns")
+def check_weight_dropout_round_trip(WeightDropout: object, *, seed: int) -> None:
+    seed_student(seed)
+    p = 0.5
+    wrapper, inner, raw = _wrapped(WeightDropout, p, seed)
+    _weight_used(wrapper, wrapper, raw, inner.bias, "WeightDropout(x) in training")
+    invoke("wrapper.eval()", wrapper.eval)
+    _, used = _weight_used(wrapper, wrapper, raw, inner.bias, "wrapper.eval()(x)")
+    if not close(used, raw.detach(), atol=1e-5):
+        fail("in eval mode WeightDropout should use the full raw weight, found other values")
+    invoke("wrapper.train()", wrapper.train)
+    out, used = _weight_used(wrapper, wrapper, raw, inner.bias, "wrapper.train()(x) after eval")
+    kept = _check_dropped(used, raw, p, "WeightDropout back in training after eval")
+    if count(kept) == kept.numel():  # P = 2**-16384 for a correct answer
+        fail("back in training WeightDropout(p=0.5) should drop about half the weights, found none dropped")
+    g = T.randn((IN, OUT), generator=gen(seed + 3))
+    invoke("backward after train -> eval -> train", session().backward, out, g)
+    grad = invoke("weight_raw.grad", session().getattr, raw, "grad")
+    expected = trusted(reference.dropout_backward, g.t(), reference.DropoutCache(kept, 1.0 / (1.0 - p)))
+    if grad is None or not close(expect_tensor(grad, "weight_raw.grad"), expected, atol=1e-5):
+        fail(
+            "after train -> eval -> train weight_raw.grad should be (g^T x) * m / (1 - p), found "
+            f"{'None' if grad is None else 'other values'}: in eval mode assign a plain tensor computed "
+            "from the raw parameter (raw * 1.0), not the nn.Parameter itself, which the module would adopt"
+        )
+
+
+@check(A, "WeightDropout on CUDA (or the meta device without a GPU): the mask is made on the weight's device")
+def check_weight_dropout_device(WeightDropout: object, *, seed: int) -> None:
+    seed_student(seed)
+    wrapper, _inner, _raw = _wrapped(WeightDropout, 0.5, seed)
+    with other_device() as (device, _values):
+        moved = invoke(f"wrapper.to({str(device)!r})", wrapper.to, device)
+        out = expect_tensor(
+            invoke(f"wrapper(x on {device})", moved, T.ones((4, IN), device=device)), "the output"
+        )
+        if T.device(out).type != device.type:
+            fail(f"WeightDropout on {device} should return a {device} tensor, found {T.device(out)}")
+        if not finite(out):
+            fail(f"WeightDropout on {device} should return finite values, found NaN or inf")

@@ -13,6 +13,10 @@ Three parts, each of which must pass (the command exits 1 otherwise):
 3. **False failures.** Every statistical check runs on the reference with ``--stat-runs`` seeds
    (default 10,000 each), in-process; the expected number of failures is about 2e-5, so any
    failure means a broken interval.
+4. **Mutation score** (only with ``--mutants``, or alone with ``--mutants-only``). Every solution
+   cell's answer region is mutated (:mod:`autograder.grading.mutants`) and each mutant graded by the
+   same checks; per assignment the score killed / (mutants - declared equivalent) must reach 95%, and
+   the survivors are listed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 from .catalogue import CATALOGUE
 from .course import ASSIGNMENTS
+from .mutants import DEFAULT_TIMEOUT, MutationResult
 
 #: Seeds for the statistical runs start here (far from the checks' default seeds).
 SEED_BASE = 1_000_000
@@ -85,16 +90,19 @@ class SelfcheckReport:
     pipeline: PipelineResult | None = None
     matrix: MatrixResult | None = None
     statistics: StatisticsResult | None = None
+    mutants: MutationResult | None = None
 
     @property
     def ok(self) -> bool:
-        return all(part.ok for part in (self.pipeline, self.matrix, self.statistics) if part is not None)
+        parts = (self.pipeline, self.matrix, self.statistics, self.mutants)
+        return all(part.ok for part in parts if part is not None)
 
     def to_json(self) -> dict[str, object]:
         parts = {"pipeline": self.pipeline, "matrix": self.matrix, "statistics": self.statistics}
         data: dict[str, object] = {"ok": self.ok}
         for key, part in parts.items():
             data[key] = None if part is None else {**asdict(part), "ok": part.ok}
+        data["mutants"] = None if self.mutants is None else self.mutants.to_json()
         return data
 
 
@@ -107,7 +115,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir", type=Path, help="keep the throwaway nbgrader course here (default: a temp dir)"
     )
-    parser.add_argument("--jobs", type=int, default=2, help="assignments autograded at once (default 2)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="assignments autograded at once (default 2); with --mutants, mutants graded at once (default 1)",
+    )
+    parser.add_argument(
+        "--mutants", action="store_true", help="also part 4: the mutation score of the hidden tests"
+    )
+    parser.add_argument(
+        "--mutants-only", action="store_true", help="run only part 4 (the mutation score), nothing else"
+    )
+    parser.add_argument(
+        "--assignment",
+        action="append",
+        choices=ASSIGNMENTS,
+        help="limit part 4 to this assignment (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--mutant-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds one mutant may take, else it counts as killed (timeout; default {DEFAULT_TIMEOUT:g})",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
 
@@ -265,6 +296,19 @@ def run_statistics(runs: int, progress: bool) -> StatisticsResult:
     return StatisticsResult(runs * len(bodies), counts, expected_total)
 
 
+def run_mutants(
+    assignments: tuple[str, ...], jobs: int, timeout: float, progress: bool
+) -> MutationResult:
+    """Part 4: grade every mutant of every answer region; each assignment must score >= 95%."""
+    from .mutants import analyse, report
+
+    print(f"\n== 4. mutation score: every mutant of the solutions' answer regions ({', '.join(assignments)})")
+    result = analyse(assignments, jobs=jobs, timeout=timeout, progress=progress)
+    print(report(result))
+    print(f"({result.seconds:.0f} s)")
+    return result
+
+
 def selfcheck(
     *,
     pipeline: bool = True,
@@ -273,6 +317,10 @@ def selfcheck(
     workdir: Path | None = None,
     jobs: int = 2,
     progress: bool = True,
+    mutants: bool = False,
+    mutant_assignments: tuple[str, ...] = ASSIGNMENTS,
+    mutant_jobs: int = 1,
+    mutant_timeout: float = DEFAULT_TIMEOUT,
 ) -> SelfcheckReport:
     """Run the chosen parts (printing their tables) and return what they found."""
     report = SelfcheckReport()
@@ -282,17 +330,24 @@ def selfcheck(
         report.matrix = run_matrix()
     if stat_runs > 0:
         report.statistics = run_statistics(stat_runs, progress)
+    if mutants:
+        report.mutants = run_mutants(mutant_assignments, mutant_jobs, mutant_timeout, progress)
     return report
 
 
 def run(args: argparse.Namespace) -> int:
+    only = args.mutants_only
     report = selfcheck(
-        pipeline=not args.skip_nbgrader,
-        matrix=not args.skip_matrix,
-        stat_runs=args.stat_runs,
+        pipeline=not (args.skip_nbgrader or only),
+        matrix=not (args.skip_matrix or only),
+        stat_runs=0 if only else args.stat_runs,
         workdir=args.workdir,
-        jobs=args.jobs,
+        jobs=args.jobs or 2,
         progress=not args.no_progress,
+        mutants=args.mutants or only,
+        mutant_assignments=tuple(a for a in ASSIGNMENTS if a in (args.assignment or ASSIGNMENTS)),
+        mutant_jobs=args.jobs or 1,
+        mutant_timeout=args.mutant_timeout,
     )
     if args.json:
         args.json.write_text(json.dumps(report.to_json(), indent=1))
