@@ -38,6 +38,8 @@ def _toc_pages() -> tuple[str, ...]:
 
 PAGES = _toc_pages()
 CHAPTERS = tuple(page for page in PAGES if page.startswith("chapters/"))
+#: The first test pays for a clean build (every chapter executed: about 7 minutes on 2 free cores).
+pytestmark = pytest.mark.timeout(1800)
 CHROMIUM = Path("/usr/bin/chromium")
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SCREENSHOTS = BOOK / "_build" / "screenshots"
