@@ -206,3 +206,25 @@ def test_own_generator_on_a_gpu(assignment: str) -> None:
 
 def test_styles_of_one_assignment() -> None:
     assert styles("practice") and all(s.assignment == "practice" for s in styles("practice"))
+
+
+def test_selfcheck_reports_the_styles(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import autograder.grading.styles as styles_module
+    from autograder.grading.catalogue import entry
+    from autograder.grading.selfcheck import MatrixResult, SelfcheckReport, run_styles
+
+    chosen = (styles("masks")[0], styles("practice")[0])
+    monkeypatch.setattr(styles_module, "STYLES", chosen)
+    found = run_styles()
+    assert found == {"total": 2, "full_marks": 2, "failures": {}}
+    assert "correct styles: 2 of 2 full marks" in capsys.readouterr().out
+    report = SelfcheckReport(matrix=MatrixResult({"c": ["e"]}, {}, {"masks": 1e-9}, found))
+    assert report.ok and report.to_json()["matrix"]["correct_styles"]["full_marks"] == 2
+
+    wrong = entry("mc_not_restored")  # a wrong answer posing as a style must be reported
+    monkeypatch.setattr(styles_module, "STYLES", (*chosen, wrong))
+    found = run_styles()
+    assert found["total"] == 3 and found["full_marks"] == 2
+    assert list(found["failures"]) == ["practice:mc_not_restored"]
+    assert "correct styles: 2 of 3 full marks" in capsys.readouterr().out
+    assert not SelfcheckReport(matrix=MatrixResult({"c": ["e"]}, {}, {"masks": 1e-9}, found)).ok
