@@ -228,3 +228,35 @@ def test_selfcheck_reports_the_styles(monkeypatch: pytest.MonkeyPatch, capsys: p
     assert list(found["failures"]) == ["practice:mc_not_restored"]
     assert "correct styles: 2 of 3 full marks" in capsys.readouterr().out
     assert not SelfcheckReport(matrix=MatrixResult({"c": ["e"]}, {}, {"masks": 1e-9}, found)).ok
+
+
+class _JsonTransport:
+    """The probe reached through JSON text, as the judge reaches a kernel (no binary shortcut)."""
+
+    binary = False
+
+    def __init__(self, namespace: dict) -> None:
+        self.namespace = namespace
+
+    def request(self, request: dict) -> str:
+        import json
+
+        from autograder.probe import executor
+
+        return executor.respond(self.namespace, json.dumps(request))
+
+
+def test_a_namedtuple_cache_reaches_backward_as_itself_through_json() -> None:
+    """The bug the namedtuple style exposed: the cache came back to backward as a plain tuple."""
+    from autograder.checks.remote import Session
+
+    style = next(s for s in STYLES if s.name == "own_generator_where_namedtuple")
+    namespace = answer_namespace("masks", style)
+    judge = Session(_JsonTransport(namespace))
+    with judge.active():
+        forward, backward = judge.name("dropout_forward"), judge.name("dropout_backward")
+        checks.masks.check_backward_same_mask(forward, backward)
+        checks.masks.check_backward_identity_cache(forward, backward)
+        _, cache = forward(torch.ones(4), 0.5)
+        assert type(cache).__name__ == "tuple"  # the judge sees the items ...
+        assert judge.getattr(cache, "_fields") == ("keep", "scale")  # ... and the answer keeps its namedtuple
