@@ -212,3 +212,18 @@ def test_full_analysis_of_the_practice_assignment() -> None:
     assert score.survivors == [], report(result)
     assert score.score >= 0.95 and result.ok
     assert result.to_json()["scores"]["practice"]["score"] == score.score  # type: ignore[index]
+
+
+def test_the_static_policy_judges_a_mutant_as_the_checks_handed_its_cell_do() -> None:
+    """mc_predict's checks allow built-in dropout (not generalization_gap's): its mutants reach the checks."""
+    from autograder.grading.mutants import builtin_allowed_for, defined_names, generate
+
+    by_cell: dict[str, bool] = {}
+    for assignment in ("masks", "practice"):
+        for mutant in generate(assignment):
+            by_cell.setdefault(f"{assignment}:{mutant.grade_id}", builtin_allowed_for(mutant))
+    assert by_cell["practice:mc_predict"] is True
+    assert by_cell["practice:accuracy"] is True
+    assert by_cell["practice:generalization_gap"] is False
+    assert not any(allowed for key, allowed in by_cell.items() if key.startswith("masks:"))
+    assert defined_names("def f():\n    pass\nclass C:\n    pass\nx = 1\n") == {"f", "C", "x"}

@@ -15,7 +15,7 @@ from autograder.reference.functional import _InvertedDropout
 
 from .common import expect_value_error, finite, gen, grad, nonzero_input, seed_student
 from .core import T, agreement_rate, binomial, close, count, expect_tensor, fail, same
-from .devices import other_device
+from .devices import on_other_device
 from .harness import check, invoke, trusted
 from .remote import session
 
@@ -206,12 +206,15 @@ def check_module_dtype(Dropout: object, *, seed: int) -> None:
 @check(A, "x on CUDA (or the meta device without a GPU): the mask is made there, the output stays there")
 def check_module_device(Dropout: object, *, seed: int) -> None:
     layer = _layer(Dropout, 0.5)
-    with other_device() as (device, _values):
+
+    def attempt(device: torch.device, _values: bool) -> None:
         out = _run(layer, T.ones((8, 16), device=device), f"Dropout(0.5)(x on {device})")
         if T.device(out).type != device.type:
             fail(f"Dropout on a {device} input should return a {device} tensor, found {T.device(out)}")
         if not finite(out):
             fail(f"Dropout on a {device} input should return finite values, found NaN or inf")
+
+    on_other_device(attempt)
 
 
 @check(A, "the input is not modified (values and version counter)")

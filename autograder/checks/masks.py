@@ -26,7 +26,7 @@ from .core import (
     interval,
     same,
 )
-from .devices import other_device
+from .devices import on_other_device
 from .harness import check, invoke, trusted
 from .remote import session
 
@@ -138,13 +138,15 @@ def check_mask_generator(dropout_mask: object, *, seed: int) -> None:
     A, "dropout_mask(..., device=d) creates the mask on d (tested on CUDA, or the meta device without a GPU)"
 )
 def check_mask_device(dropout_mask: object, *, seed: int) -> None:
-    with other_device() as (device, _fake):
+    def attempt(device: torch.device, _values: bool) -> None:
         m = invoke(
             f"dropout_mask((8, 8), 0.5, device={str(device)!r})", dropout_mask, (8, 8), 0.5, device=device
         )
         m = expect_tensor(m, "dropout_mask's result")
         if T.device(m).type != device.type:
             fail(f"dropout_mask(..., device={str(device)!r}) should be on {device}, found {T.device(m)}")
+
+    on_other_device(attempt)
 
 
 @check(A, "p = 0 keeps everything, p = 1 drops everything, p outside [0, 1] raises ValueError")
@@ -280,7 +282,7 @@ def check_forward_dtype(dropout_forward: object, dropout_backward: object, *, se
 
 @check(A, "x on CUDA (or the meta device without a GPU): the mask is made there, the output stays there")
 def check_forward_device(dropout_forward: object, *, seed: int) -> None:
-    with other_device() as (device, _fake):
+    def attempt(device: torch.device, _values: bool) -> None:
         x = T.ones((8, 16), device=device)
         out, _ = _forward(dropout_forward, x, 0.5)
         if T.device(out).type != device.type:
@@ -289,6 +291,8 @@ def check_forward_device(dropout_forward: object, *, seed: int) -> None:
             )
         if not finite(out):
             fail(f"dropout_forward on a {device} input should return finite values, found NaN or inf")
+
+    on_other_device(attempt)
 
 
 @check(A, "x is not modified (values and version counter)")

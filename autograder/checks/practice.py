@@ -145,7 +145,8 @@ def check_mc_predict_samples(mc_predict: object, *, seed: int) -> None:
 
 @check(
     A,
-    "mc_predict keeps batch norm (everything but dropout) in eval mode and leaves its statistics alone",
+    "mc_predict keeps batch norm (everything but dropout) in eval mode and leaves its statistics alone, "
+    "whether the model is handed in in eval or in train mode",
     builtin_allowed=True,
 )
 def check_mc_predict_only_dropout(mc_predict: object, *, seed: int) -> None:
@@ -154,24 +155,43 @@ def check_mc_predict_only_dropout(mc_predict: object, *, seed: int) -> None:
     with T.no_grad():
         norm.running_mean.fill_(3.0)
         norm.running_var.fill_(4.0)
-    model = nn.Sequential(norm, nn.Dropout(0.0))
-    model.eval()
+    template = nn.Sequential(norm, nn.Dropout(0.0))
+    template.eval()
     x = T.randn((32, 8), generator=gen(seed))
-    expected = model(x).detach()
-    mean, _ = _mc(mc_predict, model, x, 4)
-    if not close(mean, expected, atol=1e-5):
-        fail(
-            "with p = 0 every pass should equal model.eval()(x); found other values: "
-            "batch norm ran in training "
-            "mode (switch only the dropout layers to train())"
+    expected = template(x).detach()
+    for start in (False, True):
+        model = copy.deepcopy(template)
+        model.train(start)
+        handed = "train" if start else "eval"
+        mean, _ = _mc(mc_predict, model, x, 4)
+        if not close(mean, expected, atol=1e-5):
+            fail(
+                f"with p = 0 every pass should equal model.eval()(x) (model handed in in {handed} mode); "
+                "found other values: batch norm ran in training mode (call model.eval(), then switch only "
+                "the dropout layers to train())"
+            )
+        running = expect_tensor(
+            invoke("batch norm's running_mean", session().path, model, "0.running_mean"), "the running mean"
         )
-    running = expect_tensor(
-        invoke("batch norm's running_mean", session().path, model, "0.running_mean"), "the running mean"
+        if tuple(T.shape(running)) != (8,) or float(T.item(running[0])) != 3.0:
+            fail(
+                f"batch norm's running mean should stay 3.0 (model handed in in {handed} mode), found it "
+                "changed by mc_predict: only dropout layers may be in training mode"
+            )
+
+
+@check(A, "mc_predict runs its passes without gradients (under torch.no_grad())", builtin_allowed=True)
+def check_mc_predict_no_grad(mc_predict: object, *, seed: int) -> None:
+    seed_student(seed)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    model.eval()
+    _, saved = invoke(
+        "mc_predict(model, x, samples=3)", session().call, mc_predict, model, T.ones((2, 4)), 3, saved=True
     )
-    if tuple(T.shape(running)) != (8,) or float(T.item(running[0])) != 3.0:
+    if saved:
         fail(
-            "batch norm's running mean should stay 3.0, found it changed by mc_predict: only dropout layers "
-            "may be in training mode"
+            "mc_predict should run its passes without gradients (under torch.no_grad()), found "
+            f"{len(saved)} tensor(s) saved for backward: every pass built an autograd graph"
         )
 
 

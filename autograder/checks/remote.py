@@ -120,6 +120,8 @@ class Session:
         self.binary = bool(getattr(transport, "binary", False))
         self.builtin_allowed = builtin_allowed
         self.found: list[str] = []
+        #: ask the probe to run calls with ``torch.Generator(device="meta")`` allowed (see .devices)
+        self.meta_generators = False
         self._sent: dict[int, tuple[Any, str]] = {}  # id(judge object) -> (object kept alive, handle)
         self._counter = 0
 
@@ -131,9 +133,20 @@ class Session:
         finally:
             _SESSION.reset(token)
 
+    @contextmanager
+    def generators_on_meta(self) -> Iterator[Session]:
+        """Requests sent inside the block let the answer create ``torch.Generator(device="meta")``."""
+        previous, self.meta_generators = self.meta_generators, True
+        try:
+            yield self
+        finally:
+            self.meta_generators = previous
+
     # -- requests -----------------------------------------------------------------------------
     def _ask(self, op: str, **fields: Any) -> tuple[Any, dict]:
         request = {"op": op, "trace": self.trace, "builtin": self.builtin_allowed, **fields}
+        if self.meta_generators:
+            request["meta_generators"] = True
         reply = parse_reply(self.transport.request(request))
         self.found += [str(reason)[:200] for reason in reply.get("trace", [])[:20]]
         if not reply.get("ok"):
@@ -297,7 +310,13 @@ class Session:
             if not isinstance(items, list) or len(items) > MAX_ITEMS:
                 raise BadReply(f"the student's process answered a malformed {tag}")
             decoded = [self.decode(v, depth + 1) for v in items]
-            return tuple(decoded) if tag == "tuple" else decoded
+            result = tuple(decoded) if tag == "tuple" else decoded
+            ref = value.get("ref")
+            if ref is not None:  # a subclass (a namedtuple): sending it back sends the answer's object
+                if not isinstance(ref, str) or len(ref) > 40:
+                    raise BadReply(f"the student's process answered a malformed {tag} handle")
+                self._sent[id(result)] = (result, ref)
+            return result
         if tag == "object":
             ref, kind = value.get("ref"), value.get("type")
             if not isinstance(ref, str) or not isinstance(kind, str) or len(ref) > 40:

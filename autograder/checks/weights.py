@@ -15,7 +15,7 @@ import autograder.reference as reference
 
 from .common import expect_value_error, finite, gen, seed_student
 from .core import T, agreement_rate, binomial, close, count, expect_tensor, fail, same
-from .devices import other_device
+from .devices import on_other_device
 from .harness import check, invoke, trusted
 from .remote import session
 
@@ -164,13 +164,17 @@ def check_dropconnect_dtype_device(DropConnectLinear: object, *, seed: int) -> N
     out = expect_tensor(invoke("float64 layer(x)", layer, T.ones((4, IN), dtype=torch.float64)), "the output")
     if T.dtype(out) != torch.float64:
         fail(f"a float64 DropConnectLinear on float64 input should return float64, found {T.dtype(out)}")
-    with other_device() as (device, _values):
-        layer = invoke(f"layer.to({str(device)!r})", invoke("layer.float()", layer.float).to, device)
+    float_layer = invoke("layer.float()", layer.float)
+
+    def attempt(device: torch.device, _values: bool) -> None:
+        moved = invoke(f"layer.to({str(device)!r})", float_layer.to, device)
         out = expect_tensor(
-            invoke(f"layer(x on {device})", layer, T.ones((4, IN), device=device)), "the output"
+            invoke(f"layer(x on {device})", moved, T.ones((4, IN), device=device)), "the output"
         )
         if T.device(out).type != device.type:
             fail(f"DropConnectLinear on {device} should return a {device} tensor, found {T.device(out)}")
+
+    on_other_device(attempt)
 
 
 @check(A, "DropConnectLinear: p outside [0, 1] raises ValueError; p = 0 uses W; p = 1 drops every weight")
@@ -337,7 +341,8 @@ def check_weight_dropout_round_trip(WeightDropout: object, *, seed: int) -> None
 def check_weight_dropout_device(WeightDropout: object, *, seed: int) -> None:
     seed_student(seed)
     wrapper, _inner, _raw = _wrapped(WeightDropout, 0.5, seed)
-    with other_device() as (device, _values):
+
+    def attempt(device: torch.device, _values: bool) -> None:
         moved = invoke(f"wrapper.to({str(device)!r})", wrapper.to, device)
         out = expect_tensor(
             invoke(f"wrapper(x on {device})", moved, T.ones((4, IN), device=device)), "the output"
@@ -346,3 +351,5 @@ def check_weight_dropout_device(WeightDropout: object, *, seed: int) -> None:
             fail(f"WeightDropout on {device} should return a {device} tensor, found {T.device(out)}")
         if not finite(out):
             fail(f"WeightDropout on {device} should return finite values, found NaN or inf")
+
+    on_other_device(attempt)

@@ -17,6 +17,7 @@ import json
 import linecache
 import subprocess
 import sys
+import types
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -155,7 +156,11 @@ def _exec_cell(code: str, namespace: dict[str, Any], filename: str) -> None:
 
 def answer_namespace(assignment: str, entry: WrongAnswer | None) -> dict[str, Any]:
     """Run the notebook's setup cell and its (possibly replaced) solution cells; return the namespace."""
-    namespace: dict[str, Any] = {"__name__": "__submission__"}
+    # A module registered under its name, as a kernel's ``__main__`` is: ``@dataclass`` (a cache in
+    # another form) looks its class's module up in ``sys.modules``.
+    module = types.ModuleType("__submission__")
+    sys.modules[module.__name__] = module
+    namespace: dict[str, Any] = module.__dict__
     cells = submission_cells(assignment, entry)
     label = entry.name if entry is not None else SOLUTION_STUDENT
     for cell in source_notebook(assignment).cells:

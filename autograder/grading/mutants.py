@@ -660,16 +660,45 @@ def _reset() -> None:
     torch.set_grad_enabled(True)
 
 
+def defined_names(code: str) -> set[str]:
+    """The names a cell defines at its top level (functions, classes, assignments)."""
+    names: set[str] = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def builtin_allowed_for(mutant: Mutant) -> bool:
+    """Whether the static policy allows built-in dropout in this mutant's cell, as the judge decides it.
+
+    The judge scans the cells of the answers a check is handed, strictly or leniently as *that* check
+    says; so a cell is judged leniently when every check that is handed what it defines allows built-in
+    dropout (``mc_predict`` in the practice assignment), not only when every check of the assignment
+    does (``generalization_gap``'s check is strict, which used to send every ``mc_predict`` mutant, with
+    its ``nn.modules.dropout._DropoutNd``, to the static policy's refusal instead of to the checks).
+    """
+    from autograder import checks
+
+    defined = defined_names(mutant.code)
+    handed = [
+        info
+        for info in checks.REGISTRY.values()
+        if info.assignment == mutant.assignment and defined & set(info.part.split(", "))
+    ]
+    return bool(handed) and all(info.builtin_allowed for info in handed)
+
+
 def grade(mutant: Mutant) -> Verdict:
     """Grade one mutant in this process (use :func:`analyse` for a bounded, isolated run)."""
-    from autograder import checks
     from autograder.checks import policy
 
     from .autograde import answer_namespace, check_matrix
     from .catalogue import WrongAnswer
 
-    lenient = all(i.builtin_allowed for i in checks.REGISTRY.values() if i.assignment == mutant.assignment)
-    findings = policy.scan(mutant.code, builtin_allowed=lenient)
+    findings = policy.scan(mutant.code, builtin_allowed=builtin_allowed_for(mutant))
     if findings:
         return Verdict(mutant.key, "killed", f"static policy: {findings[0]}")
     entry = WrongAnswer(

@@ -9,7 +9,9 @@ Three parts, each of which must pass (the command exits 1 otherwise):
    test cells that caught it.
 2. **Check coverage.** In a child process every check runs on every entry: each check must catch at
    least one entry on its own merits (not only through the from-scratch verdict), the solutions must
-   pass every check.
+   pass every check. Then every correct answer in another style (:mod:`autograder.grading.styles`)
+   runs through every check of its assignment and must pass them all ("correct styles: N of N full
+   marks"; the JSON report's ``matrix.correct_styles``).
 3. **False failures.** Every statistical check runs on the reference with ``--stat-runs`` seeds
    (default 10,000 each), in-process; the expected number of failures is about 2e-5, so any
    failure means a broken interval.
@@ -26,7 +28,7 @@ import inspect
 import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .catalogue import CATALOGUE
@@ -60,6 +62,8 @@ class MatrixResult:
     catches: dict[str, list[str]]  # check -> entries it catches (besides from-scratch verdicts)
     solution_failures: dict[str, dict[str, str]]  # assignment -> failing check -> message
     false_failure_bounds: dict[str, float]  # assignment -> union bound on failing a correct answer
+    #: correct answers in other styles: total, full marks, and per failing style its failing checks
+    correct_styles: dict[str, object] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -67,6 +71,7 @@ class MatrixResult:
             all(self.catches.values())
             and not self.solution_failures
             and all(bound < 1e-6 for bound in self.false_failure_bounds.values())
+            and not self.correct_styles.get("failures")
         )
 
 
@@ -244,8 +249,30 @@ def run_matrix() -> MatrixResult:
         print(
             f"{assignment}: a correct answer fails some check with probability <= {total:.1e} (union bound)"
         )
+    styles = run_styles()
     print(f"({time.perf_counter() - start:.0f} s)")
-    return MatrixResult(catches, solution_failures, bounds)
+    return MatrixResult(catches, solution_failures, bounds, styles)
+
+
+def run_styles() -> dict[str, object]:
+    """Every correct answer in another style through every check of its assignment: none may fail.
+
+    In this process: a style never tampers (``tests/test_styles.py`` holds them to that)."""
+    from .autograde import check_matrix
+    from .styles import STYLES
+
+    failures: dict[str, dict[str, str]] = {}
+    for style in STYLES:
+        verdicts = check_matrix(style.assignment, style)
+        failing = {name: message for name, message in verdicts.items() if message}
+        if failing:
+            failures[f"{style.assignment}:{style.name}"] = failing
+    full = len(STYLES) - len(failures)
+    print(f"correct styles: {full} of {len(STYLES)} full marks")
+    for key, failing in failures.items():
+        for name, message in failing.items():
+            print(f"  {key} loses points in {name}: {message[:200]}")
+    return {"total": len(STYLES), "full_marks": full, "failures": failures}
 
 
 def run_statistics(runs: int, progress: bool) -> StatisticsResult:

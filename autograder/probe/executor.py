@@ -20,6 +20,11 @@ op              what it does, what it answers
 ``path``        a dotted attribute path (``"0.running_mean"``) below ``target``
 ==============  ====================================================================================
 
+A request with ``"meta_generators": true`` runs with :func:`meta_generators` active: the device checks
+of a grader without a GPU send it when the answer failed on the ``meta`` device, so that an answer
+creating its own ``torch.Generator(device=x.device)`` can be graded there (see
+:mod:`autograder.checks.devices`).
+
 Every answer carries the call-time trace (:mod:`.tracing`) when the request asks for it. A student
 exception becomes ``{"ok": false, "error": {...}}``. See :mod:`autograder.probe` for why none of this
 needs to be trusted.
@@ -151,10 +156,15 @@ def _encode(obj: Any, binary: bool) -> Any:
                 return encode_tensor(obj, ref, binary=binary)
         return encode_tensor(obj, _new_ref(obj), binary=binary)
     if isinstance(obj, tuple | list) and len(obj) <= _MAX_ITEMS:
-        return {
+        wire = {
             "__t": "tuple" if isinstance(obj, tuple) else "list",
             "items": [_encode(v, binary) for v in obj],
         }
+        if type(obj) not in (tuple, list):
+            # a namedtuple or another subclass: its items travel, and a handle, so that the judge sends
+            # the answer's own object back (a namedtuple cache reaches backward as a namedtuple)
+            wire["ref"] = _new_ref(obj)
+        return wire
     return {"__t": "object", "ref": _new_ref(obj), "type": type(obj).__name__, "callable": callable(obj)}
 
 
@@ -165,6 +175,43 @@ def _path(obj: Any, path: str) -> Any:
     for part in path.split("."):
         obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
     return obj
+
+
+_GENERATOR = torch.Generator
+
+
+class _MetaDrawsOnCPU(_GENERATOR):
+    """``torch.Generator`` while :func:`meta_generators` is active: ``device="meta"`` gives a CPU generator.
+
+    PyTorch cannot create a generator on ``meta`` ("META device type not an accelerator"), while its
+    random functions on ``meta`` accept a CPU generator (they draw nothing). So with this stand-in an
+    answer's ``torch.rand(shape, generator=g, device=x.device)`` makes a ``meta`` mask as it would make a
+    CUDA one, while ``torch.rand(shape, generator=g)`` makes a CPU mask, which then fails to mix with the
+    ``meta`` input just as a CPU mask fails to mix with a CUDA input (where a CUDA generator even refuses
+    to draw on the CPU). Every other device is passed through unchanged; instances are genuine
+    ``torch.Generator`` s.
+    """
+
+    def __new__(cls, device: Any = "cpu", *args: Any, **kwargs: Any) -> Any:
+        try:
+            is_meta = torch.device(device).type == "meta"
+        except (RuntimeError, TypeError, ValueError):
+            is_meta = False
+        return _GENERATOR.__new__(cls, "cpu" if is_meta else device, *args, **kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # the base class took its arguments in __new__
+        pass
+
+
+@contextlib.contextmanager
+def meta_generators() -> Any:
+    """While active, ``torch.Generator(device="meta")`` gives a CPU generator (:class:`_MetaDrawsOnCPU`)."""
+    previous = torch.Generator
+    torch.Generator = _MetaDrawsOnCPU  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        torch.Generator = previous  # type: ignore[misc]
 
 
 def _perform(request: dict, namespace: dict, extra: dict) -> Any:
@@ -237,7 +284,8 @@ def perform(namespace: dict, request: Any, *, binary: bool = False) -> dict:
             if request.get("trace")
             else contextlib.nullcontext(None)
         )
-        with watch_context as watch:
+        generators = meta_generators() if request.get("meta_generators") else contextlib.nullcontext()
+        with watch_context as watch, generators:
             try:
                 value = _perform(request, namespace, extra)
             finally:

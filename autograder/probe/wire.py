@@ -8,7 +8,7 @@ tag            meaning
 ``tensor``     ``dtype``, ``shape``, ``device``, ``rg`` (requires_grad), ``data`` (base64 of the
                contiguous bytes, little-endian; ``None`` on the ``meta`` device) and ``ref`` (the
                handle under which the sender's side keeps the tensor)
-``tuple``      ``items``: a tuple of values (``list`` likewise)
+``tuple``      ``items``: a tuple of values (``list`` likewise; a subclass also has ``ref``)
 ``object``     ``ref``, ``type``: an object that stays in the kernel (a module, a cache, a method)
 ``ref``        a handle named earlier, ``name``: a global of the student's notebook
 ``generator``  ``ref``, ``device``, ``state`` (base64 of ``Generator.get_state()``)
