@@ -130,8 +130,15 @@ def _installed_version(package: Path) -> str | None:
 # --------------------------------------------------------------------------------------------------
 #: Starts jupyter-book's build with Sphinx reading (and so executing) pages in ``{jobs}`` processes;
 #: jupyter-book's command line has no such option, its ``build_sphinx`` does.
+#: jupyter-book always loads ``sphinx_multitoc_numbering``, which does not declare itself safe for
+#: parallel reading, so Sphinx would fall back to a serial read with a warning. It is safe: all it does
+#: is replace ``TocTreeCollector.assign_section_numbers``, which Sphinx runs in the main process after
+#: every page has been read and merged. The launch line declares that for it.
 _LAUNCH = (
-    "import functools, jupyter_book.sphinx as s; "
+    "import functools, jupyter_book.sphinx as s, sphinx_multitoc_numbering as m; "
+    "_setup = m.setup; "
+    "m.setup = lambda app: {{**(_setup(app) or {{}}), "
+    "'parallel_read_safe': True, 'parallel_write_safe': True}}; "
     "s.build_sphinx = functools.partial(s.build_sphinx, jobs={jobs}); "
     "from jupyter_book.cli.main import main; main()"
 )

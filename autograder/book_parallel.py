@@ -10,8 +10,8 @@ the least cost so far (bins hold equal numbers of pages, as the chunks do), and 
 one after another.
 
 A page costs nothing when the book's jupyter-cache already holds outputs for its current code (a
-rebuild executes nothing for it); otherwise its cost is its rank in ``book_heavy_pages``
-(``_config.yml``: the chapters that train networks, heaviest first), and zero for other pages.
+rebuild executes nothing for it); otherwise its cost is its entry in ``book_page_costs``
+(``_config.yml``: rough seconds of a clean run), and zero for pages not listed.
 The order changes only which process reads a page, never what is read or the HTML written. With
 one process nothing is reordered.
 
@@ -69,19 +69,19 @@ def balance_read_order(app: Any, env: Any, docnames: list[str]) -> None:
     jobs = int(getattr(app, "parallel", 0) or 0)
     if jobs <= 1 or len(docnames) <= 5:  # Sphinx reads serially then
         return
-    heavy = list(app.config.book_heavy_pages or [])
+    listed = dict(app.config.book_page_costs or {})
     srcdir = Path(app.srcdir)
     cached = cached_pages(srcdir, Path(app.outdir).parent / ".jupyter_cache")
     costs = {}
     for name in docnames:
-        if name in heavy and name not in cached:
-            costs[name] = float(len(heavy) - heavy.index(name))
+        if name in listed and name not in cached:
+            costs[name] = float(listed[name])
         else:
             costs[name] = 0.0
     docnames[:] = deal(costs, jobs)
 
 
 def setup(app: Any) -> dict[str, Any]:
-    app.add_config_value("book_heavy_pages", [], "env")
+    app.add_config_value("book_page_costs", {}, "env")
     app.connect("env-before-read-docs", balance_read_order)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

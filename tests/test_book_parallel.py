@@ -41,10 +41,10 @@ def test_one_process_or_few_pages_keep_the_alphabetical_order() -> None:
 
 
 def test_the_handler_reorders_only_a_parallel_read(tmp_path) -> None:
-    config = SimpleNamespace(book_heavy_pages=["chapters/04", "chapters/07", "chapters/01"])
+    config = SimpleNamespace(book_page_costs={"chapters/04": 85, "chapters/07": 180, "chapters/01": 25})
     app = SimpleNamespace(parallel=2, config=config, srcdir=str(tmp_path), outdir=str(tmp_path / "html"))
     names = sorted(PAGES)
-    balance_read_order(app, None, names)  # no cache: the ranks in book_heavy_pages are the costs
+    balance_read_order(app, None, names)  # no cache: the listed costs count
     first, second = make_chunks(names, 2)
     assert ("chapters/04" in first) != ("chapters/07" in second) or "chapters/01" not in first
     assert {"chapters/04", "chapters/07"} - set(first) and {"chapters/04", "chapters/07"} - set(second)
