@@ -9,8 +9,6 @@ What the build guarantees:
 * **Strict.** jupyter-book runs with ``-W -n --keep-going``: every Sphinx warning (and every line a
   chapter writes to stderr, see ``execute.stderr_output``) fails the build, and a failing cell fails it
   too (``nb_execution_raise_on_error``).
-* **Parallel.** Pages are read, and so executed, by one process per core (``--jobs``), the
-  expensive chapters dealt out first (:mod:`autograder.book_parallel`).
 * **Cached.** Chapters execute through jupyter-cache (``book/_build/.jupyter_cache``); a chapter whose
   code did not change is not executed again, so a rebuild after editing prose takes seconds.
 
@@ -128,30 +126,7 @@ def _installed_version(package: Path) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # The build.
 # --------------------------------------------------------------------------------------------------
-#: Starts jupyter-book's build with Sphinx reading (and so executing) pages in ``{jobs}`` processes;
-#: jupyter-book's command line has no such option, its ``build_sphinx`` does.
-#: jupyter-book always loads ``sphinx_multitoc_numbering``, which does not declare itself safe for
-#: parallel reading, so Sphinx would fall back to a serial read with a warning. It is safe: all it does
-#: is replace ``TocTreeCollector.assign_section_numbers``, which Sphinx runs in the main process after
-#: every page has been read and merged. The launch line declares that for it.
-_LAUNCH = (
-    "import functools, jupyter_book.sphinx as s, sphinx_multitoc_numbering as m; "
-    "_setup = m.setup; "
-    "m.setup = lambda app: {{**(_setup(app) or {{}}), "
-    "'parallel_read_safe': True, 'parallel_write_safe': True}}; "
-    "s.build_sphinx = functools.partial(s.build_sphinx, jobs={jobs}); "
-    "from jupyter_book.cli.main import main; main()"
-)
-
-
-def default_jobs() -> int:
-    """One reading process per core (at most 4: the book has four chapters that train networks)."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def build(
-    book_dir: Path | None = None, *, fresh: bool = True, echo: bool = True, jobs: int | None = None
-) -> BuildResult:
+def build(book_dir: Path | None = None, *, fresh: bool = True, echo: bool = True) -> BuildResult:
     """Build the book's HTML; return the result (never raises for a failed build, check ``.ok``).
 
     Args:
@@ -160,14 +135,11 @@ def build(
             every page's navigation shows the current titles. Execution stays cached either way;
             delete ``book/_build`` (``--clean``) for a clean build.
         echo: copy the build's output to this process's stdout as it runs.
-        jobs: processes that read and execute pages at once (default :func:`default_jobs`); the
-            order in which they take pages is balanced by :mod:`autograder.book_parallel`.
     """
     book_dir = (book_dir or default_book_dir()).resolve()
-    jobs = max(1, int(jobs or default_jobs()))
     ensure_mathjax(book_dir, log=echo)
     command = [
-        sys.executable, "-c", _LAUNCH.format(jobs=jobs),
+        sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
         "build", str(book_dir), "--builder", "html", "-W", "-n", "--keep-going",
     ]
     if fresh:
@@ -178,8 +150,8 @@ def build(
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     env.setdefault("TQDM_DISABLE", "1")
-    # Kernels running side by side share the cores instead of each spinning a thread per core.
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    # Half the cores for a chapter's torch threads: the rest stay free for Sphinx and the kernel's I/O.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // 2)))
     start = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -244,12 +216,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="delete book/_build first (outputs and the execution cache): every chapter runs again",
     )
     parser.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="pages read and executed at once (default: one per core, at most 4)",
-    )
-    parser.add_argument(
         "--incremental",
         action="store_true",
         help="re-read only changed pages (faster; other pages' navigation may show stale titles)",
@@ -260,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     book_dir = (args.book_dir or default_book_dir()).resolve()
     if args.clean and (book_dir / "_build").exists():
         shutil.rmtree(book_dir / "_build")
-    result = build(book_dir, fresh=not args.incremental, jobs=args.jobs)
+    result = build(book_dir, fresh=not args.incremental)
     if result.ok:
         print(f"\nBook built in {result.seconds:.1f} s. Open it in a browser:\n  {result.index}\n")
         return 0

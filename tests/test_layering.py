@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "top": {"reference", "lab", "checks", "probe", "grading", "interpreter_env"},
 }
 #: Modules at the package's top level that are the top room (entry points).
-TOP = {"__init__", "__main__", "cli", "book_build", "book_downloads", "book_parallel"}
+TOP = {"__init__", "__main__", "cli", "book_build", "book_downloads"}
 
 
 def room_of(module: str) -> str:
