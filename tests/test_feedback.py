@@ -252,9 +252,9 @@ _FIGURE = (
     "fig.savefig(buffer, format='png')\ndisplay(Image(buffer.getvalue()))\n"
     "print('HONEST TEXT OUTPUT')"
 )
-_PNG = "display({'image/png': base64.b64encode(os.urandom(%d)).decode()}, raw=True)"
+_PNG = "display({'image/png': base64.b64encode(random.randbytes(%d)).decode()}, raw=True)"
 _HUGE = [
-    "import base64, os\nfrom IPython.display import HTML, display\n" + _PNG % 15_000_000,
+    "import base64, random\nfrom IPython.display import HTML, display\n" + _PNG % 15_000_000,
     "display(HTML('<p>' + 'h' * 3_000_000 + '</p>'))",
     *[_PNG % 1_200_000] * 6,  # each fits in a cell; together they pass the notebook's budget
     "for _ in range(100):\n    print('f' * 1_000_000)",  # streamed past the budget while it runs

@@ -117,6 +117,10 @@ REFUSED = {
     "import ctypes": "ctypes",
     "import gc": "gc",
     "import sys": "sys",
+    "import os": "os",
+    "import subprocess": "subprocess",
+    "import IPython": "IPython",
+    "from IPython import get_ipython": "IPython",
     "import threading": "threading",
     "import builtins": "builtins",
     "torch._C._set_grad_enabled(True)": "_C",
@@ -161,6 +165,9 @@ CORRECT_STYLES = [
     "import math\nimport numpy as np\nfrom torch import nn\n"
     "import torch.nn.functional as F\ny = F.linear(x, w)\n",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\n",
+    # a student's own plot or demo cell: an image through an in-memory buffer, a progress bar
+    "import io, base64, json\nfrom IPython.display import Image, display\nbuffer = io.BytesIO()\n"
+    "display(Image(buffer.getvalue()))\nfrom tqdm.auto import tqdm\n",
     "for name in names:\n    w = getattr(module, name)\n"
     "    delattr(module, name)\n    setattr(module, name, w)\n",
 ]

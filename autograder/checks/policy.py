@@ -44,6 +44,10 @@ ALLOWED_IMPORTS = frozenset(
         "torch", "torch.nn", "torch.nn.functional", "torch.utils", "torch.utils.data", "torch.autograd",
         "math", "numpy", "typing", "collections", "dataclasses", "itertools", "time", "random",
         "matplotlib", "matplotlib.pyplot", "__future__",
+        # what a student's own demo or plot cell commonly needs, and none of which reaches built-in
+        # dropout, the reference, the interpreter or the file system beyond in-memory buffers:
+        "io", "base64", "json", "functools", "operator", "copy", "statistics", "pprint", "textwrap",
+        "enum", "abc", "warnings", "IPython.display", "tqdm", "tqdm.auto",
     }
 )  # fmt: skip
 REFUSED_NAMES = frozenset(
