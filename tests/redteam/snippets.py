@@ -50,7 +50,9 @@ def _try_write(path):
     try:
         with open(path, "w") as handle:
             handle.write("written by @ATTACK@\\n")
-        print("ESCAPED: wrote", path)
+        # Not proof of an escape: below /tmp (a clone there) the write lands in the sandbox's private
+        # /tmp. The harness looks for the file on the host (tagged_files) and decides there.
+        print("wrote, in the kernel's own view:", path)
     except OSError as error:
         print("blocked", type(error).__name__)
 """
