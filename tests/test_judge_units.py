@@ -206,3 +206,22 @@ def test_every_test_cell_has_a_plan_and_the_solutions_pass_the_static_policy(ass
 def test_a_test_cell_without_a_check_call_is_a_plan_error() -> None:
     with pytest.raises(PlanError):
         parse_plan("assert 1 == 1")
+
+
+def test_in_process_checks_keep_no_objects_after_they_end() -> None:
+    """The in-process probe's table is emptied after every check, statistical runs included (it used
+    to keep every tensor of every run: the self-check's 10,000 seeds grew to tens of gigabytes)."""
+    import inspect
+
+    from autograder.probe import executor
+
+    name = next(iter(checks.STATISTICAL_BODIES))
+    body = checks.STATISTICAL_BODIES[name]
+    module = checks.ASSIGNMENT_MODULES[checks.REGISTRY[name].assignment]
+    answers = [module.REFERENCE[p] for p in inspect.signature(body).parameters if p != "seed"]
+    for seed in range(3):
+        body(*answers, seed=seed)
+        assert executor._TABLE == {}, f"{len(executor._TABLE)} objects kept after {name}"
+    masks = checks.ASSIGNMENT_MODULES["masks"]
+    masks.check_mask_keep_rate(masks.REFERENCE["dropout_mask"])  # a check called on plain objects
+    assert executor._TABLE == {}
