@@ -189,7 +189,7 @@ ATTACKS = [
 for _target in ("@COURSE@/@TAG@.txt", "@REPO@/@TAG@.txt"):
     try:
         open(_target, "w").write("kernelspec_swap")
-        print("ESCAPED: wrote", _target)
+        print("wrote, in the kernel's own view:", _target)  # the host-side check decides
     except OSError as _error:
         print("blocked", type(_error).__name__)
 """
