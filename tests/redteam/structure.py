@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from . import Attack, Context
-from .snippets import NO_OP_CHECKS
+from .snippets import NO_OP_CHECKS, WRITE_OUTSIDE
 
 
 def _meta(cell: Any) -> dict[str, Any]:
@@ -185,13 +185,10 @@ ATTACKS = [
         base="solution",
         edit=_swap_kernel,
         before={
-            "dropout_mask": """
+            "dropout_mask": WRITE_OUTSIDE
+            + """
 for _target in ("@COURSE@/@TAG@.txt", "@REPO@/@TAG@.txt"):
-    try:
-        open(_target, "w").write("kernelspec_swap")
-        print("wrote, in the kernel's own view:", _target)  # the host-side check decides
-    except OSError as _error:
-        print("blocked", type(_error).__name__)
+    _try_write(_target)
 """
         },
     ),

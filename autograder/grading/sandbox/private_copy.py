@@ -35,7 +35,6 @@ class SubmissionFiles:
     folders: list[str] = field(default_factory=list)
     files: list[tuple[str, int]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
-    withheld: list[str] = field(default_factory=list)  # notebooks, never copied (see the module doc)
 
     def close(self) -> None:
         for _, fd in self.files:
@@ -90,7 +89,7 @@ def _walk(dir_fd: int, prefix: str, depth: int, found: SubmissionFiles) -> None:
             elif not stat.S_ISREG(info.st_mode):
                 found.refused.append((relative, _kind(info.st_mode)))
             elif name.lower().endswith(WITHHELD_SUFFIX):
-                found.withheld.append(relative)
+                continue  # a notebook: never copied (see the module doc)
             elif info.st_nlink > 1:
                 found.refused.append((relative, f"hard link ({info.st_nlink} names for one file)"))
             elif len(found.files) >= MAX_FILES:
