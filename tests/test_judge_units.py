@@ -7,6 +7,7 @@ Everything here is deterministic and in-process (a few seconds).
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 
 import nbformat
@@ -211,8 +212,6 @@ def test_a_test_cell_without_a_check_call_is_a_plan_error() -> None:
 def test_in_process_checks_keep_no_objects_after_they_end() -> None:
     """The in-process probe's table is emptied after every check, statistical runs included (it used
     to keep every tensor of every run: the self-check's 10,000 seeds grew to tens of gigabytes)."""
-    import inspect
-
     from autograder.probe import executor
 
     name = next(iter(checks.STATISTICAL_BODIES))
