@@ -35,8 +35,25 @@ from .gradebook import assignment_cells, register_assignment
 from .report import export_gradebook, format_report, write_csv
 from .results import ClassReport, StudentResult, fingerprint
 from .run_submission import GradingSetup, grade_student
-from .sandbox import Limits, isolation_available, network_isolation_available, write_kernelspec
+from .sandbox import (
+    Limits,
+    isolation_available,
+    network_isolation_available,
+    offline_command,
+    write_kernelspec,
+)  # fmt: skip
 from .state import load_state, save_result, students_with_submissions
+from .zygote import Zygote, ZygoteError
+
+
+def start_zygote(env: dict[str, str], offline: bool) -> Zygote | None:
+    """The preloaded nbgrader process the class's runs fork from (:mod:`.zygote`); ``None`` (each run
+    then starts its own process) when it cannot start, with the reason on standard error."""
+    try:
+        return Zygote.start(env, prefix=offline_command([]) if offline else ())
+    except ZygoteError as error:
+        print(f"note: grading without the preloaded nbgrader process: {error}", file=sys.stderr)
+        return None
 
 
 def grader_paths() -> list[Path]:
@@ -56,6 +73,7 @@ def grade_class(
     limits: Limits | None = None,
     isolate: bool = True,
     progress: bool = True,
+    preload: bool = True,
 ) -> ClassReport:
     """Grade every submission of ``assignment``; see the module docstring."""
     from tqdm.auto import tqdm
@@ -86,6 +104,7 @@ def grade_class(
     for folder in (course.submitted, course.autograded, course.feedback):
         folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
+    zygote: Zygote | None = None
     try:
         isolated, isolation = isolation_available(limits) if isolate else (False, "isolation turned off")
         offline = False
@@ -105,7 +124,8 @@ def grade_class(
         write_kernelspec(kernels, hide=hide, limits=limits, isolate=isolated)
         env = nbgrader_env()
         env["JUPYTER_PATH"] = str(kernels) + os.pathsep + env.get("JUPYTER_PATH", "")
-        setup = GradingSetup(course, assignment, cells, limits, env, offline, isolation)
+        zygote = start_zygote(env, offline) if todo and preload else None
+        setup = GradingSetup(course, assignment, cells, limits, env, offline, isolation, zygote)
 
         results: list[StudentResult] = []
         with (
@@ -126,6 +146,8 @@ def grade_class(
                 save_result(course, assignment, state, result)
                 bar.update()
     finally:
+        if zygote is not None:
+            zygote.close()
         shutil.rmtree(kernels, ignore_errors=True)
 
     csv_path = write_csv(course, assignment, state)
@@ -148,6 +170,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="kernel memory limit")
     parser.add_argument("--no-isolation", action="store_true", help="run kernels with limits only")
+    parser.add_argument(
+        "--no-preload",
+        action="store_true",
+        help="start a new nbgrader process per submission instead of forking a preloaded one (slower)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -163,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             limits=limits,
             isolate=not args.no_isolation,
+            preload=not args.no_preload,
         )
     except (LookupError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
