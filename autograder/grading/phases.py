@@ -21,7 +21,8 @@ PHASES: dict[str, str] = {
     "preflight": "checking the submission before anything runs",
     "nbgrader start": "starting nbgrader (a forked or new process), its first pass over the notebook",
     "kernel start": "starting the sandboxed kernel until the first cell runs",
-    "student cells": "the student's own cells and the setup cell, in the kernel",
+    "setup cell": "the assignment's locked setup cell in the kernel (it imports torch)",
+    "student cells": "the student's own cells in the kernel",
     "judge": "the test cells, judged outside the kernel",
     "nbgrader finish": "stopping the kernel, saving the grades and the autograded notebook",
     "results": "reading the score and the failed tests' messages back",
@@ -76,5 +77,6 @@ def durations(path: Path) -> dict[str, float]:
     executing = between("kernel ready", "executed")
     if executing is not None and "judge" in totals:
         spans["judge"] = totals["judge"]
-        spans["student cells"] = max(0.0, executing - totals["judge"])
+        spans["setup cell"] = totals.get("setup cell", 0.0)
+        spans["student cells"] = max(0.0, executing - totals["judge"] - spans["setup cell"])
     return {name: spans[name] for name in PHASES if spans.get(name) is not None}  # type: ignore[misc]

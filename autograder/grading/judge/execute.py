@@ -122,6 +122,7 @@ class JudgeExecute(BoundedExecute):
         original = cell.source
         if name in self._locked:
             cell.source = without_checks_import(self._locked[name])
+        started = time.perf_counter()
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
@@ -145,6 +146,8 @@ class JudgeExecute(BoundedExecute):
             return cell
         finally:
             cell.source = original
+            if name in self._locked:
+                phases.mark("setup cell", time.perf_counter() - started)
 
     async def _stop_kernel(self) -> None:
         """Kill the kernel (it no longer answers interrupts); never raise."""
