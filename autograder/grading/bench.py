@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .capacity import Figures, capacity_rows, format_rows
 from .classroom import grade_class, load_course
 from .phases import PHASES
 from .synthetic_class import build_class, make_graded_course
@@ -174,10 +175,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the timings as JSON")
 
 
+def capacity_figures(timings: list[GradingTiming], overheads: dict[str, float]) -> Figures | None:
+    """The capacity table's inputs from one run: the busiest local configuration's worker time."""
+    if "scheduler_s_per_task" not in overheads or "sqlite_writes_per_s" not in overheads:
+        return None
+    local = [t for t in timings if "cluster" not in t.label and "forked" in t.label]
+    busiest = max(local, key=lambda t: t.workers)
+    writes = overheads.get("postgres_writes_per_s", overheads["sqlite_writes_per_s"])
+    return Figures(busiest.worker_seconds, overheads["scheduler_s_per_task"], writes, busiest.workers)
+
+
+def read_run(path: Path) -> tuple[list[GradingTiming], dict[str, float], Figures | None]:
+    """A run written by ``bench-grading --json``: its timings, overheads and capacity figures."""
+    data = json.loads(path.read_text())
+    timings = [GradingTiming(**row) for row in data["timings"]]
+    overheads = {str(k): float(v) for k, v in data.get("overheads", {}).items()}
+    return timings, overheads, capacity_figures(timings, overheads)
+
+
 def run(args: argparse.Namespace) -> int:
     timings = run_grading_benchmark(args.students, args.assignment, args.workers, not args.no_cluster)
     print(f"grading a synthetic class of {args.students} ({args.assignment}), {os.cpu_count()} cores")
     print(format_timings(timings))
+    overheads: dict[str, float] = {}
+    cluster = None if args.no_cluster else _cluster_module()
+    if cluster is not None:
+        overheads = cluster.measure_overheads()
+        figures = capacity_figures(timings, overheads)
+        if figures is not None:
+            print("\ncapacity on paper: 5,000 students x 4 assignments (see autograder/grading/capacity.py)")
+            print(format_rows(capacity_rows(figures)))
     if args.json:
-        args.json.write_text(json.dumps([asdict(t) for t in timings], indent=2) + "\n")
+        data = {
+            "cores": os.cpu_count(),
+            "students": args.students,
+            "assignment": args.assignment,
+            "timings": [asdict(t) for t in timings],
+            "overheads": overheads,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
     return 0
