@@ -472,3 +472,28 @@ def check_backward_zeros_in_input(dropout_forward: object, dropout_backward: obj
             f"{lost} kept entries with gradient 0: the mask was rebuilt from the output (out != 0), "
             "which is 0 wherever x is; keep the mask itself in the cache"
         )
+
+
+@check(
+    A, "the number of kept entries varies from call to call (each entry is its own draw), also for one unit"
+)
+def check_mask_count_varies(dropout_mask: object, *, seed: int) -> None:
+    """Exact in effect. 64 calls on 16 units at p = 0.5: a correct mask keeps k units with probability
+    C(16, k) / 2**16 <= 0.197, so all 64 calls keep the same number with probability below 0.197**63 <
+    1e-44; 64 calls on one unit all agree with probability 2**-63. An answer that keeps exactly
+    round((1 - p) n) units (a random permutation, ``topk`` of the draws) keeps the same number every time."""
+    g = gen(seed)
+    p, calls = 0.5, 64
+    counts = {count(_mask(dropout_mask, (16,), p, generator=g)) for _ in range(calls)}
+    if len(counts) == 1:
+        fail(
+            f"{calls} calls of dropout_mask((16,), p={p}) should keep varying numbers of units (each unit "
+            f"is kept with probability {1 - p}, independently: 8 of 16 only on average), found exactly "
+            f"{counts.pop()} kept every time: draw each entry, do not pick a fixed number of units"
+        )
+    single = {count(_mask(dropout_mask, (1,), p, generator=g)) for _ in range(calls)}
+    if len(single) == 1:
+        fail(
+            f"{calls} calls of dropout_mask((1,), p={p}) should sometimes keep the unit and sometimes drop "
+            f"it, found it {'kept' if single.pop() else 'dropped'} every time"
+        )
