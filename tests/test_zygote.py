@@ -24,7 +24,7 @@ from autograder.grading.course import nbgrader_env
 from autograder.grading.run_submission import kill_tree
 from autograder.grading.sandbox import Limits
 from autograder.grading.synthetic_class import build_class, make_graded_course
-from autograder.grading.zygote import Zygote, ZygoteError
+from autograder.grading.zygote import IMPORTS_ENV, Zygote, ZygoteError
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -129,3 +129,28 @@ def test_forked_grading_gives_the_grades_of_new_processes(monkeypatch: pytest.Mo
     assert forked == fresh == fallback
     assert [status for status, _, _ in forked.values()] == ["graded"] * 3
     assert len({score for _, score, _ in forked.values()}) > 1  # the wrong answers lost points
+
+
+def test_a_graded_fork_imports_nothing_the_zygote_could_have(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork's run imports no grading library the zygote did not preload: lazily imported modules
+    once raced between the judge's warm-up thread and nbgrader's kernel-spec lookup in a fresh fork
+    (``KeyError: 'IPython'``, a correct submission scored 0)."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as base:
+        root = make_graded_course(Path(base) / "course", ("masks",))
+        build_class(root, "masks", 1)
+        imports = Path(base) / "imports.json"
+        monkeypatch.setenv(IMPORTS_ENV, str(imports))
+        report = grade_class("masks", course=load_course(root), jobs=1, force=True, progress=False)
+        assert [r.score for r in report.results] == [report.results[0].max_score]
+        new = json.loads(imports.read_text())
+    heavy = {
+        "IPython",
+        "sqlite3",
+        "sqlalchemy",
+        "torch",
+        "nbgrader",
+        "nbclient",
+        "jupyter_client",
+        "autograder",
+    }
+    assert not [name for name in new if name.split(".")[0] in heavy], new

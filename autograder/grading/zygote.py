@@ -53,9 +53,21 @@ PRELOAD = (
     "autograder.grading.judge.execute",
     "autograder.grading.judge.kernel",
     "autograder.grading.judge.static",
+    # Imported lazily by nbgrader's kernel-spec lookup, the gradebook and the from-scratch policy:
+    # loaded here so that no fork imports them from two threads at once.
+    "IPython",
+    "IPython.paths",
+    "IPython.display",
+    "IPython.core.inputtransformer2",
+    "codeop",
+    "sqlite3",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.dialects.postgresql",
 )
 
 START_TIMEOUT_S = 120.0
+# Names a file where a fork writes the modules its run imported beyond the preloaded ones.
+IMPORTS_ENV = "AUTOGRADER_ZYGOTE_IMPORTS"
 
 
 class ZygoteError(RuntimeError):
@@ -217,11 +229,15 @@ def _run_fork(connection: socket.socket, request: dict) -> None:
         sys.argv = ["nbgrader", *request["argv"]]
         from nbgrader.apps.nbgraderapp import main
 
+        preloaded = set(sys.modules)
         try:
             main()
             code = 0
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        imports = os.environ.get(IMPORTS_ENV)
+        if imports:  # what the run imported that the zygote had not (tests/test_zygote.py reads it)
+            Path(imports).write_text(json.dumps(sorted(set(sys.modules) - preloaded)))
     except BaseException:  # noqa: BLE001 - reported as output and a non-zero status
         import traceback
 

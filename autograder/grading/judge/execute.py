@@ -5,12 +5,15 @@ nbgrader's gradebook (``SourceCell``), never from the submitted notebook.
 
 Cost: the judge imports torch and the checks, scans the notebook and makes its first ``meta``-device
 tensor (seconds, the first time in a process) in a thread started before the kernel, so that work
-overlaps the kernel's start and the student's cells instead of adding to them.
+overlaps the kernel's start and the student's cells instead of adding to them. In a fork of the
+preloaded zygote (:mod:`~autograder.grading.zygote`) all of that is already loaded, and the warm-up
+runs at once, in this thread: no module is ever imported from two threads at once there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any
@@ -55,6 +58,11 @@ class JudgeExecute(BoundedExecute):
         self._dead = False
         self._warm_error: BaseException | None = None
         self._warm = threading.Thread(target=self._warm_up, args=(list(nb.cells),), daemon=True)
+        if "autograder.checks" in sys.modules:
+            # Preloaded (a fork of the zygote): the warm-up takes milliseconds, so run it now rather
+            # than import anything from two threads at once.
+            self._warm_up(list(nb.cells))
+            self._warm = threading.Thread(target=lambda: None, daemon=True)
         self._warm.start()
         try:
             return super().preprocess(nb, resources, km=km)
