@@ -27,11 +27,14 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 from .course import ROOT, Course, load_course, nbgrader_env, socket_dirs, sqlite_path, uses_tcp
-from .gradebook import assignment_cells, register_assignment
+from .gradebook import AssignmentCells, assignment_cells, register_assignment
+from .gradebook_writer import record_pending
 from .report import export_gradebook, format_report, write_csv
 from .results import ClassReport, StudentResult, fingerprint
 from .run_submission import GradingSetup, grade_student
@@ -47,44 +50,13 @@ def grader_paths() -> list[Path]:
     return [path for path in (package / "checks", package / "grading", ROOT / "solutions") if path.exists()]
 
 
-def grade_class(
-    assignment: str,
-    *,
-    course: Course | None = None,
-    jobs: int | None = None,
-    force: bool = False,
-    limits: Limits | None = None,
-    isolate: bool = True,
-    progress: bool = True,
-) -> ClassReport:
-    """Grade every submission of ``assignment``; see the module docstring."""
-    from tqdm.auto import tqdm
-
-    course = course or load_course()
-    limits = limits or Limits()
-    start = time.perf_counter()
-    try:
-        cells = assignment_cells(course, assignment)
-    except LookupError:
-        register_assignment(course, assignment)
-        cells = assignment_cells(course, assignment)
-    workers = max(1, jobs or os.cpu_count() or 1)
-    state = load_state(course, assignment)
-
-    students = students_with_submissions(course, assignment)
-    todo, skipped = [], []
-    prints = {}
-    for student in students:
-        folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
-        prints[student] = fingerprint(folder)
-        previous = state.get(student)
-        if not force and previous and previous.get("fingerprint") == prints[student]:
-            skipped.append(student)
-        else:
-            todo.append(student)
-
-    for folder in (course.submitted, course.autograded, course.feedback):
-        folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
+@contextmanager
+def grading_setup(
+    course: Course, assignment: str, cells: AssignmentCells, limits: Limits, isolate: bool
+) -> Iterator[GradingSetup]:
+    """The :class:`GradingSetup` every submission of a run shares: the sandboxed kernelspec (hiding the
+    course's instructor data, gradebook and grader code) and nbgrader's environment. Local grading and
+    each cluster worker (:mod:`~autograder.grading.worker_task`) make it the same way."""
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
     try:
         isolated, isolation = isolation_available(limits) if isolate else (False, "isolation turned off")
@@ -105,8 +77,62 @@ def grade_class(
         write_kernelspec(kernels, hide=hide, limits=limits, isolate=isolated)
         env = nbgrader_env()
         env["JUPYTER_PATH"] = str(kernels) + os.pathsep + env.get("JUPYTER_PATH", "")
-        setup = GradingSetup(course, assignment, cells, limits, env, offline, isolation)
+        yield GradingSetup(course, assignment, cells, limits, env, offline, isolation)
+    finally:
+        shutil.rmtree(kernels, ignore_errors=True)
 
+
+def grade_class(
+    assignment: str,
+    *,
+    course: Course | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    limits: Limits | None = None,
+    isolate: bool = True,
+    progress: bool = True,
+    scheduler: str | None = None,
+) -> ClassReport:
+    """Grade every submission of ``assignment``; see the module docstring.
+
+    With ``scheduler`` (a Dask scheduler address), each submission is graded as a task on that cluster
+    instead (:func:`autograder.grading.cluster.grade_on_cluster`); ``jobs`` is then unused."""
+    from tqdm.auto import tqdm
+
+    course = course or load_course()
+    limits = limits or Limits()
+    if scheduler:
+        from .cluster import grade_on_cluster
+
+        return grade_on_cluster(
+            assignment, scheduler, course=course, force=force, limits=limits, isolate=isolate,
+            progress=progress,
+        )  # fmt: skip
+    start = time.perf_counter()
+    try:
+        cells = assignment_cells(course, assignment)
+    except LookupError:
+        register_assignment(course, assignment)
+        cells = assignment_cells(course, assignment)
+    workers = max(1, jobs or os.cpu_count() or 1)
+    state = load_state(course, assignment)
+    record_pending(course, assignment, state)  # results a cluster run could not yet put in the gradebook
+
+    students = students_with_submissions(course, assignment)
+    todo, skipped = [], []
+    prints = {}
+    for student in students:
+        folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
+        prints[student] = fingerprint(folder)
+        previous = state.get(student)
+        if not force and previous and previous.get("fingerprint") == prints[student]:
+            skipped.append(student)
+        else:
+            todo.append(student)
+
+    for folder in (course.submitted, course.autograded, course.feedback):
+        folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
+    with grading_setup(course, assignment, cells, limits, isolate) as setup:
         results: list[StudentResult] = []
         with (
             ThreadPoolExecutor(max_workers=workers) as pool,
@@ -125,15 +151,14 @@ def grade_class(
                 results.append(result)
                 save_result(course, assignment, state, result)
                 bar.update()
-    finally:
-        shutil.rmtree(kernels, ignore_errors=True)
 
     csv_path = write_csv(course, assignment, state)
     export_path = export_gradebook(course)
     results.sort(key=lambda result: result.student)
     return ClassReport(
-        assignment, results, skipped, time.perf_counter() - start, workers, isolation, csv_path, export_path
-    )
+        assignment, results, skipped, time.perf_counter() - start, workers, setup.isolation, csv_path,
+        export_path,
+    )  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
