@@ -173,12 +173,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="kernel memory limit")
     parser.add_argument("--no-isolation", action="store_true", help="run kernels with limits only")
+    # Grading on a Dask cluster (autograder.grading.cluster): the flag, else DASK_SCHEDULER_ADDRESS,
+    # else c.ClusterGrading.scheduler in the course's nbgrader_config.py; none of them: local.
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="grade on the Dask cluster at ADDRESS, e.g. tcp://host:8786"
+    )
+    parser.add_argument("--local", action="store_true", help="grade here even if a scheduler is configured")
 
 
 def run(args: argparse.Namespace) -> int:
     limits = Limits(
         cell_timeout_s=args.cell_timeout, notebook_timeout_s=args.notebook_timeout, memory_mb=args.memory_mb
     )
+    from .cluster import ClusterError, SchedulerLost, resolve_scheduler
+
     try:
         course = load_course(args.course, args.db_url)
         report = grade_class(
@@ -188,9 +196,13 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             limits=limits,
             isolate=not args.no_isolation,
+            scheduler=resolve_scheduler(args.scheduler, course, local=args.local),
         )
-    except (LookupError, FileNotFoundError) as error:
+    except SchedulerLost as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except (LookupError, FileNotFoundError, ClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_report(report))
-    return 0
+    return 1 if report.pending else 0

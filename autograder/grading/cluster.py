@@ -306,7 +306,7 @@ def grade_on_cluster(
                 key = f"grade-{assignment}-{student}-{run_id}"
                 futures[client.submit(grade_task, bundle_future, files, key=key, pure=False)] = student
             lost = False
-            for future in as_completed(list(futures)):
+            for future in as_completed(list(futures), loop=client.loop):
                 student = futures[future]
                 if future.status == "cancelled":
                     lost = True
@@ -395,7 +395,9 @@ class LoopbackCluster:
     def start(self) -> str:
         """Start the processes and wait until every worker is connected; the scheduler's address."""
         scheduler_file = self.folder / "scheduler.json"
-        scheduler_env = {}
+        # One task per worker thread at a time: a task queued behind a submission that kills its worker
+        # would otherwise be counted as suspicious too (see the README's "On a cluster").
+        scheduler_env = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
         if self.allowed_failures is not None:
             scheduler_env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(self.allowed_failures)
         self.scheduler = self._spawn(

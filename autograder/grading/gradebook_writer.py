@@ -64,7 +64,11 @@ def read_record(db_url: str, assignment: str, student: str) -> GradeRecord | Non
 
 def write_record(course: Course, record: GradeRecord) -> None:
     """Write ``record`` into the course's gradebook as ``nbgrader autograde`` would (one transaction)."""
-    with open_gradebook(course.db_url) as gradebook:
+    import warnings
+
+    with warnings.catch_warnings(), open_gradebook(course.db_url) as gradebook:
+        # nbgrader's own autograde hits the same SQLAlchemy autoflush warnings when creating a submission
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         gradebook.update_or_create_student(record.student)
         submitted = course.step_path(course.coursedir.submitted_directory, record.student, record.assignment)
         timestamp = course.coursedir.get_existing_timestamp(str(submitted))
