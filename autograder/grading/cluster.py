@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .course import Course, load_course
+from .course import Course, generate, load_course, make_course
 from .gradebook import assignment_cells, open_gradebook, register_assignment
 from .gradebook_writer import PendingJournal, record_pending, write_record, write_with_retry
 from .report import export_gradebook, write_csv
@@ -136,14 +136,46 @@ def assignment_bundle(course: Course, assignment: str, limits: Limits, isolate: 
             duedate = gradebook.find_assignment(assignment).duedate
         except MissingEntry:
             duedate = None
+    source = _read_tree(course.source / assignment)
+    due = duedate.isoformat() if duedate else None
     return AssignmentBundle(
         assignment=assignment,
-        source=_read_tree(course.source / assignment),
+        source=source,
         release=_read_tree(course.release / assignment) if (course.release / assignment).is_dir() else {},
-        duedate=duedate.isoformat() if duedate else None,
+        duedate=due,
         limits=limits,
         isolate=isolate,
+        gradebook=_assignment_gradebook(assignment, source, due),
     )
+
+
+_gradebooks: dict[str, bytes] = {}
+
+
+def _assignment_gradebook(assignment: str, source: dict[str, bytes], duedate: str | None) -> bytes:
+    """A fresh SQLite gradebook holding only ``assignment`` (generated from ``source``, with the due
+    date), built once per process here so that no worker has to run ``nbgrader generate_assignment``."""
+    import hashlib
+
+    digest = hashlib.sha256(repr((assignment, duedate, sorted(source.items()))).encode()).hexdigest()
+    if digest not in _gradebooks:
+        folder = Path(tempfile.mkdtemp(prefix="dropout-bundle-"))
+        try:
+            root = make_course(folder / "course", ())
+            for name, data in source.items():
+                path = root / "source" / assignment / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            generate(root, (assignment,))
+            if duedate:
+                from datetime import datetime
+
+                with open_gradebook(load_course(root).db_url) as gradebook:
+                    gradebook.update_or_create_assignment(assignment, duedate=datetime.fromisoformat(duedate))
+            _gradebooks[digest] = (root / "gradebook.db").read_bytes()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return _gradebooks[digest]
 
 
 def submission_files(course: Course, assignment: str, student: str) -> SubmissionFiles | str:

@@ -57,11 +57,15 @@ class AssignmentBundle:
     duedate: str | None  # ISO date-time of the gradebook's due date (late penalties), or None
     limits: Limits
     isolate: bool
+    # A fresh SQLite gradebook with only this assignment generated (built once by the instructor's run,
+    # so that workers need not run nbgrader generate_assignment); empty: the worker generates it.
+    gradebook: bytes = b""
 
     @property
     def digest(self) -> str:
         """A hash of everything that shapes grading: the cache key of a worker's throwaway course."""
         hasher = hashlib.sha256()
+        hasher.update(hashlib.sha256(self.gradebook).digest())
         for label, files in (("source", self.source), ("release", self.release)):
             for name in sorted(files):
                 hasher.update(f"{label}\0{name}\0{len(files[name])}\0".encode())
@@ -104,14 +108,17 @@ class _WorkerCourse:
         root = make_course(self.folder / "course", ())
         for name, data in bundle.source.items():
             _write(root / "source" / bundle.assignment, name, data)
-        generate(root, (bundle.assignment,))
+        if bundle.gradebook:
+            (root / "gradebook.db").write_bytes(bundle.gradebook)
+        else:
+            generate(root, (bundle.assignment,))
         if bundle.release:  # the instructor's released files: preflight rebuilds notebooks on them
             release = root / "release" / bundle.assignment
             shutil.rmtree(release, ignore_errors=True)
             for name, data in bundle.release.items():
                 _write(release, name, data)
         self.course: Course = load_course(root)
-        if bundle.duedate:
+        if bundle.duedate and not bundle.gradebook:
             from datetime import datetime
 
             with open_gradebook(self.course.db_url) as gradebook:
