@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,20 +261,32 @@ def _lock(course: Path) -> sqlite3.Connection:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_gradebook_locked_for_a_while_gets_the_grades_once_it_is_back(
-    template: Path, new_course, shared_cluster: str
+    template: Path, new_course, shared_cluster: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import autograder.grading.cluster as cluster_module
+
     course = new_course({"alice": _solution(template)})
     journal = PendingJournal(load_course(course), ASSIGNMENT)
     lock = _lock(course)
+    failed_once, attempts = threading.Event(), []
+    real_write = cluster_module.write_record
 
-    def release_once_a_result_waits() -> None:
-        deadline = time.monotonic() + 250
-        while not journal.path("alice").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)  # polls for the event (the journal file); no fixed wait
+    def watched_write(*args: object) -> None:
+        attempts.append(journal.path("alice").exists())  # the result is journalled before any write
+        try:
+            real_write(*args)
+        except Exception:
+            failed_once.set()
+            raise
+
+    monkeypatch.setattr(cluster_module, "write_record", watched_write)
+
+    def release_after_a_failed_write() -> None:
+        failed_once.wait(timeout=250)
         lock.rollback()
         lock.close()
 
-    releaser = threading.Thread(target=release_once_a_result_waits)
+    releaser = threading.Thread(target=release_after_a_failed_write)
     releaser.start()
     try:
         report = grade_on_cluster(
@@ -283,7 +294,9 @@ def test_a_gradebook_locked_for_a_while_gets_the_grades_once_it_is_back(
             record_budget_s=120,
         )  # fmt: skip
     finally:
+        failed_once.set()
         releaser.join()
+    assert len(attempts) >= 2 and all(attempts)  # failed while locked, retried, then written
     assert report.pending == [] and len(journal) == 0
     assert _gradebook(course)["alice"]["score"] == report.results[0].score == report.results[0].max_score
 
