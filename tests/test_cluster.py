@@ -34,7 +34,7 @@ from autograder.grading.cluster import (
     loopback_cluster,
 )
 from autograder.grading.course import make_course, nbgrader_env
-from autograder.grading.gradebook_writer import PendingJournal, write_with_retry
+from autograder.grading.gradebook_writer import GradebookWriter, PendingJournal, write_with_retry
 from autograder.grading.results import ClassReport
 from autograder.grading.sandbox import Limits
 from autograder.grading.state import load_state
@@ -263,23 +263,21 @@ def _lock(course: Path) -> sqlite3.Connection:
 def test_a_gradebook_locked_for_a_while_gets_the_grades_once_it_is_back(
     template: Path, new_course, shared_cluster: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import autograder.grading.cluster as cluster_module
-
     course = new_course({"alice": _solution(template)})
     journal = PendingJournal(load_course(course), ASSIGNMENT)
     lock = _lock(course)
     failed_once, attempts = threading.Event(), []
-    real_write = cluster_module.write_record
+    real_write = GradebookWriter.write
 
-    def watched_write(*args: object) -> None:
+    def watched_write(self: GradebookWriter, record: object) -> None:
         attempts.append(journal.path("alice").exists())  # the result is journalled before any write
         try:
-            real_write(*args)
+            real_write(self, record)
         except Exception:
             failed_once.set()
             raise
 
-    monkeypatch.setattr(cluster_module, "write_record", watched_write)
+    monkeypatch.setattr(GradebookWriter, "write", watched_write)
 
     def release_after_a_failed_write() -> None:
         failed_once.wait(timeout=250)

@@ -36,13 +36,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from .course import Course, generate, load_course, make_course
 from .gradebook import assignment_cells, open_gradebook, register_assignment
-from .gradebook_writer import PendingJournal, record_pending, write_record, write_with_retry
+from .gradebook_writer import GradebookWriter, PendingJournal, record_pending, write_with_retry
 from .report import export_gradebook, write_csv
 from .results import ClassReport, StudentResult, fingerprint
 from .sandbox import Limits
@@ -253,6 +253,7 @@ def grade_on_cluster(
     limits = limits or Limits()
     start = time.perf_counter()
     client = connect(address, connect_timeout_s)
+    stack = ExitStack()
     try:
         try:
             cells = assignment_cells(course, assignment)
@@ -274,6 +275,8 @@ def grade_on_cluster(
             folder.mkdir(parents=True, exist_ok=True)
 
         journal = PendingJournal(course, assignment)
+        writer = GradebookWriter(course)
+        stack.callback(writer.close)
         results: list[StudentResult] = []
         recorded: set[str] = set()
         retried: list[str] = []
@@ -292,7 +295,7 @@ def grade_on_cluster(
             save_result(course, assignment, state, result)
             error = None
             if grades is not None:
-                error = write_with_retry(lambda: write_record(course, grades), budget_s=budget)
+                error = write_with_retry(lambda: writer.write(grades), budget_s=budget)
             if error is None:
                 journal.remove(result.student)
                 budget = record_budget_s
@@ -369,6 +372,7 @@ def grade_on_cluster(
             write_csv(course, assignment, state)
             raise SchedulerLost(address, len(results), len(todo))
     finally:
+        stack.close()
         try:
             client.close(timeout=5)
         except Exception:  # noqa: BLE001, S110 - closing a client whose scheduler is gone
@@ -554,7 +558,8 @@ def measure_overheads(
     cluster (or the cluster at ``address``), wall time until all results are back, per task;
     ``round_trip_s``: one trivial task submitted and waited for, 20 times in a row, mean.
     ``sqlite_writes_per_s`` (and ``postgres_writes_per_s`` with ``postgres_url``, an empty database):
-    ``writes`` results of the ``masks`` assignment recorded with :func:`write_record`.
+    ``writes`` results of the ``masks`` assignment recorded through one
+    :class:`~autograder.grading.gradebook_writer.GradebookWriter` (one open connection, as a run does).
     """
     figures: dict[str, float] = {}
     with LoopbackCluster(2) if address is None else _existing(address) as cluster:
@@ -605,9 +610,13 @@ def _writes_per_second(db_url: str | None, writes: int) -> float:
             )  # fmt: skip
             for index in range(writes)
         ]
-        begin = time.perf_counter()
-        for record in records:
-            write_record(course, record)
-        return writes / (time.perf_counter() - begin)
+        writer = GradebookWriter(course)
+        try:
+            begin = time.perf_counter()
+            for record in records:
+                writer.write(record)
+            return writes / (time.perf_counter() - begin)
+        finally:
+            writer.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -62,35 +62,81 @@ def read_record(db_url: str, assignment: str, student: str) -> GradeRecord | Non
         return record
 
 
-def write_record(course: Course, record: GradeRecord) -> None:
-    """Write ``record`` into the course's gradebook as ``nbgrader autograde`` would (one transaction)."""
+def write_record(course: Course, record: GradeRecord, gradebook: Any = None) -> None:
+    """Write ``record`` into the course's gradebook as ``nbgrader autograde`` would (one transaction).
+
+    ``gradebook``: an open nbgrader ``Gradebook`` to use (:class:`GradebookWriter` keeps one for a
+    run; opening one costs more than a write); without it, one is opened and closed.
+    """
+    if gradebook is None:
+        with open_gradebook(course.db_url) as opened:
+            write_record(course, record, opened)
+        return
     import warnings
 
-    with warnings.catch_warnings(), open_gradebook(course.db_url) as gradebook:
+    with warnings.catch_warnings():
         # nbgrader's own autograde hits the same SQLAlchemy autoflush warnings when creating a submission
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        gradebook.update_or_create_student(record.student)
-        submitted = course.step_path(course.coursedir.submitted_directory, record.student, record.assignment)
-        timestamp = course.coursedir.get_existing_timestamp(str(submitted))
-        if timestamp:
-            gradebook.update_or_create_submission(record.assignment, record.student, timestamp=timestamp)
-        else:
-            gradebook.update_or_create_submission(record.assignment, record.student)
-        submission = gradebook.find_submission(record.assignment, record.student)
-        for notebook in submission.notebooks:
-            scores = record.scores.get(notebook.name, {})
-            comments = record.comments.get(notebook.name, {})
-            for grade in notebook.grades:
-                if grade.name in scores:
-                    grade.auto_score = scores[grade.name]
-                    # SaveAutoGrades: a manual grade, or no automatic score, needs a human look.
-                    grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-            for comment in notebook.comments:
-                if comment.name in comments:
-                    comment.auto_comment = comments[comment.name]
-            if notebook.name in record.late_penalties:
-                notebook.late_submission_penalty = record.late_penalties[notebook.name]
-        gradebook.db.commit()
+        try:
+            _write(course, record, gradebook)
+        except BaseException:
+            gradebook.db.rollback()
+            raise
+
+
+def _write(course: Course, record: GradeRecord, gradebook: Any) -> None:
+    gradebook.update_or_create_student(record.student)
+    submitted = course.step_path(course.coursedir.submitted_directory, record.student, record.assignment)
+    timestamp = course.coursedir.get_existing_timestamp(str(submitted))
+    if timestamp:
+        gradebook.update_or_create_submission(record.assignment, record.student, timestamp=timestamp)
+    else:
+        gradebook.update_or_create_submission(record.assignment, record.student)
+    submission = gradebook.find_submission(record.assignment, record.student)
+    for notebook in submission.notebooks:
+        scores = record.scores.get(notebook.name, {})
+        comments = record.comments.get(notebook.name, {})
+        for grade in notebook.grades:
+            if grade.name in scores:
+                grade.auto_score = scores[grade.name]
+                # SaveAutoGrades: a manual grade, or no automatic score, needs a human look.
+                grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        for comment in notebook.comments:
+            if comment.name in comments:
+                comment.auto_comment = comments[comment.name]
+        if notebook.name in record.late_penalties:
+            notebook.late_submission_penalty = record.late_penalties[notebook.name]
+    gradebook.db.commit()
+
+
+class GradebookWriter:
+    """One open connection to the course's gradebook for a whole run; reopened after any failure."""
+
+    def __init__(self, course: Course) -> None:
+        self.course = course
+        self.gradebook: Any = None
+
+    def write(self, record: GradeRecord) -> None:
+        if self.gradebook is None:
+            from nbgrader.api import Gradebook
+
+            from autograder.interpreter_env import put_interpreter_on_path
+
+            put_interpreter_on_path()
+            self.gradebook = Gradebook(self.course.db_url)
+        try:
+            write_record(self.course, record, self.gradebook)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.gradebook is not None:
+            try:
+                self.gradebook.close()
+            except Exception:  # noqa: BLE001, S110 - a broken connection is dropped either way
+                pass
+            self.gradebook = None
 
 
 def write_with_retry(
@@ -173,17 +219,19 @@ def record_pending(
     journal = PendingJournal(course, assignment)
     recorded: list[str] = []
     pending: list[str] = []
-    for result, record in journal.entries():
-        save_result(course, assignment, state, result)
-        if record is not None and pending:  # the gradebook already failed in this call: one try each
-            error = write_with_retry(lambda record=record: write_record(course, record), budget_s=0)
-        elif record is not None:
-            error = write_with_retry(lambda record=record: write_record(course, record), budget_s=budget_s)
-        else:
+    writer = GradebookWriter(course)
+    try:
+        for result, record in journal.entries():
+            save_result(course, assignment, state, result)
             error = None
-        if error is None:
-            journal.remove(result.student)
-            recorded.append(result.student)
-        else:
-            pending.append(result.student)
+            if record is not None:  # after one failure in this call: one try each
+                budget = 0.0 if pending else budget_s
+                error = write_with_retry(lambda record=record: writer.write(record), budget_s=budget)
+            if error is None:
+                journal.remove(result.student)
+                recorded.append(result.student)
+            else:
+                pending.append(result.student)
+    finally:
+        writer.close()
     return recorded, pending
