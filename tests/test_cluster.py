@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_postgres_gradebook import postgres_url as _postgres_fixture  # noqa: F401 - provides postgres_url
 
 from autograder.grading.autograde import filled_notebook, submission_cells
 from autograder.grading.catalogue import entries
@@ -355,3 +356,20 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_code_2(template: Path, ne
         result.stderr.strip()
     ] and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_cluster_grades_into_postgresql(
+    template: Path, new_course, shared_cluster: str, postgres_url: str
+) -> None:
+    """Grades reach a PostgreSQL gradebook (a real server on loopback; skips as its own test does)."""
+    course = new_course({"alice": _solution(template), "bob": _wrong(template, "randn_mask")})
+    loaded = load_course(course, postgres_url)  # a fresh database: the assignment is registered first
+    report = grade_on_cluster(ASSIGNMENT, shared_cluster, course=loaded, limits=LIMITS, progress=False)
+    scores = {r.student: r.score for r in report.results}
+    assert scores["alice"] == report.results[0].max_score > scores["bob"]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(postgres_url) as gradebook:
+        assert {s: gradebook.find_submission(ASSIGNMENT, s).score for s in scores} == scores
