@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_postgres_gradebook import postgres_url as _postgres_fixture  # noqa: F401 - provides postgres_url
+import test_postgres_gradebook
 
 from autograder.grading.autograde import filled_notebook, submission_cells
 from autograder.grading.catalogue import entries
@@ -43,6 +43,9 @@ from autograder.grading.synthetic_class import make_graded_course, release_noteb
 from autograder.grading.worker_task import KILL_WORKER_ENV
 
 pytest.importorskip("distributed")
+
+#: A PostgreSQL server on loopback, started (or skipped, with the reason) as its own test does.
+postgres_url = test_postgres_gradebook.postgres_url
 
 ASSIGNMENT = "masks"
 LIMITS = Limits(cell_timeout_s=60, notebook_timeout_s=300)
