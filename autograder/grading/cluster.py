@@ -283,9 +283,15 @@ def grade_on_cluster(
         isolation: set[str] = set()
         budget = record_budget_s
 
-        def record(result: StudentResult, outcome: TaskOutcome | None) -> None:
+        def record(result: StudentResult, outcome: TaskOutcome | None, *, remember: bool = True) -> None:
+            """Record one result once; ``remember=False`` (the grader's own failure) keeps it out of the
+            state, so that the next run grades the submission again."""
             nonlocal budget
             if result.student in recorded:  # a task Dask ran twice: the first result counts
+                return
+            if not remember:
+                recorded.add(result.student)
+                results.append(result)
                 return
             result.fingerprint = prints[result.student]
             if outcome is not None and outcome.autograded:
@@ -340,10 +346,10 @@ def grade_on_cluster(
                     bundle_future = client.submit(bundle_value, bundle, key=f"bundle-{assignment}-{run_id}")
                 key = f"grade-{assignment}-{student}-{run_id}"
                 futures[client.submit(grade_task, bundle_future, files, key=key, pure=False)] = student
-            lost = False
+            lost = False  # some results never came back (the scheduler went away): a rerun grades them
             for future in as_completed(list(futures), loop=client.loop):
                 student = futures[future]
-                if future.status == "cancelled":
+                if future.status not in ("finished", "error"):  # cancelled: the connection was lost
                     lost = True
                     continue
                 try:
@@ -352,21 +358,30 @@ def grade_on_cluster(
                     tries = {}
                 if tries.get(future.key, 0) > 0:
                     retried.append(student)
-                if future.status == "finished":
-                    outcome: TaskOutcome = future.result()
+                try:
+                    outcome: TaskOutcome | None = future.result() if future.status == "finished" else None
+                    error = future.exception() if outcome is None else None
+                except Exception:  # noqa: BLE001 - not fetched (scheduler gone): never recorded as a grade
+                    lost = True
+                    continue
+                if outcome is not None:
                     outcome.result.student = student
                     isolation.add(outcome.isolation)
                     record(outcome.result, outcome)
                 else:
-                    error = future.exception()
-                    if isinstance(error, KilledWorker):
+                    if isinstance(error, KilledWorker):  # kept: the next run does not try it again
                         message = _killed_message(error)
                         if student not in retried:
                             retried.append(student)
-                    else:
-                        message = f"grader error on the cluster: {type(error).__name__}: {error}"[:400]
-                    record(StudentResult(student, "failed", 0.0, cells.max_score, message), None)
-                future.release()
+                        record(StudentResult(student, "failed", 0.0, cells.max_score, message), None)
+                    else:  # the grader's fault: reported now, graded again by the next run
+                        message = f"grader error on the cluster (graded again next run): {error!r}"[:400]
+                        failed = StudentResult(student, "failed", 0.0, cells.max_score, message)
+                        record(failed, None, remember=False)
+                try:
+                    future.release()
+                except Exception:  # noqa: BLE001, S110 - releasing a future of a lost scheduler
+                    pass
                 bar.update()
         if lost:
             write_csv(course, assignment, state)
