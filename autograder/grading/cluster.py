@@ -366,8 +366,9 @@ def grade_on_cluster(
                     continue
                 if outcome is not None:
                     outcome.result.student = student
-                    isolation.add(outcome.isolation)
-                    record(outcome.result, outcome)
+                    if outcome.isolation:
+                        isolation.add(outcome.isolation)
+                    record(outcome.result, outcome, remember=not outcome.grader_problem)
                 else:
                     if isinstance(error, KilledWorker):  # kept: the next run does not try it again
                         message = _killed_message(error)

@@ -94,6 +94,7 @@ class TaskOutcome:
     seconds: float = 0.0
     course_seconds: float = 0.0  # time spent building the worker's course (0 when cached)
     isolation: str = ""  # the worker's sandbox, in the words of the summary's isolation line
+    grader_problem: bool = False  # the worker could not grade at all: the client grades it again later
 
 
 class _WorkerCourse:
@@ -215,7 +216,7 @@ def grade_task(bundle: AssignmentBundle, submission: SubmissionFiles) -> TaskOut
             submission.student, "failed", 0.0, 0.0,
             f"the worker could not build its course (a grader problem): {type(error).__name__}: {error}",
         )  # fmt: skip
-        return TaskOutcome(result, {}, None, worker, time.perf_counter() - start)
+        return TaskOutcome(result, {}, None, worker, time.perf_counter() - start, grader_problem=True)
     assignment, student = bundle.assignment, submission.student
     with _courses_lock:
         lock = _student_locks.setdefault(student, threading.Lock())
