@@ -35,6 +35,13 @@ def test_a_requirement_without_a_check_is_a_problem() -> None:
     assert any("lists no check" in p for p in found), found
 
 
+def test_inputs_not_yet_exercised_are_a_problem() -> None:
+    table = load()
+    assert not [r.id for rows in table.values() for r in rows if r.not_yet]
+    found = problems(_with(table, "practice", 0, not_yet="several batches"))
+    assert any("lists inputs no check exercises yet: several batches" in p for p in found), found
+
+
 def test_a_check_that_does_not_exist_or_belongs_elsewhere_is_a_problem() -> None:
     table = load()
     found = problems(_with(table, "masks", 0, checks=("masks.check_no_such_thing",)))

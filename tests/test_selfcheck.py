@@ -1,9 +1,9 @@
 """The self-check end to end: the real nbgrader pipeline on the solutions and every catalogue entry,
 check coverage, and 10,000 seeds of every statistical check on the reference.
 
-False-failure rate of this test: each of the 22 binomial intervals of the 15 statistical checks fails a
+False-failure rate of this test: each of the 51 binomial intervals of the 19 statistical checks fails a
 correct answer with probability <= 1e-10, so 10,000 seeds fail by chance with probability
-<= 10,000 x 22 x 1e-10 = 2.2e-5 (the command prints the exact expectation).
+<= 10,000 x 51 x 1e-10 = 5.1e-5 (the command prints the exact expectation).
 """
 
 from __future__ import annotations

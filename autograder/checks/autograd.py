@@ -282,3 +282,113 @@ def check_module_gradient(Dropout: object, *, seed: int) -> None:
             "x.grad should be g * m / (1 - p) with the forward's mask, found "
             f"{_pattern_differences(found, kept)} entries whose zero pattern differs from the output's"
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs of 3 and 4 dimensions, inputs with zeros, several layers, gradients in eval mode
+# --------------------------------------------------------------------------------------------------
+#: Shapes of 3 and 4 dimensions (4,096 entries each); see :data:`autograder.checks.masks.MANY_DIMS`.
+MANY_DIMS = ((16, 16, 16), (8, 8, 8, 8))
+MANY_DIMS_INTERVALS = sum(1 + len(shape) for shape in MANY_DIMS)
+
+
+@check(
+    A,
+    "DropoutFunction on 3- and 4-dim inputs: x * m / (1 - p), m independent along every dimension, "
+    "gradient through the same m",
+    intervals=MANY_DIMS_INTERVALS,
+)
+def check_function_many_dims(DropoutFunction: object, *, seed: int) -> None:
+    p = 0.5
+    g = gen(seed)
+    q = agreement_rate(1.0 - p)
+    for shape in MANY_DIMS:
+        x = nonzero_input(shape, seed).requires_grad_()
+        out = _apply(DropoutFunction, x, p, g)
+        what = f"DropoutFunction.apply(x of shape {shape}, {p})"
+        kept = _check_scale(out.detach(), x.detach(), p, what)
+        n = kept.numel()
+        binomial(count(kept), n, 1.0 - p, f"nonzero outputs of {what}")
+        for dim in range(len(shape)):
+            moved = kept.movedim(dim, 0)
+            binomial(
+                count(T.eq(moved[0::2], moved[1::2])),
+                n // 2,
+                q,
+                f"outputs of {what} whose keep/drop agrees with their neighbour along dimension {dim} "
+                f"(one draw shared along dimension {dim}?)",
+            )
+        grad_output = T.randn(shape, generator=gen(seed + 1))
+        (found,) = invoke(f"backward through {what}", grad, out, x, grad_output)
+        if not close(expect_tensor(found, "the gradient"), _scaled(grad_output, kept, p)):
+            fail(f"the gradient for an input of shape {shape} should be g * m / (1 - p), found other values")
+
+
+@check(A, "zeros in x: the gradient is still g / (1 - p) wherever the mask kept the unit")
+def check_function_zeros_in_input(DropoutFunction: object, *, seed: int) -> None:
+    """Exact: generators seeded alike draw the same mask (the mask depends on x's shape, p and the
+    generator only); the first call, on an x without zeros, shows it, the second has zeros in every
+    other column. A mask saved as ``out != 0`` is False where x is 0, and passes no gradient there."""
+    p = 0.5
+    shape = (32, 64)
+    full = nonzero_input(shape, seed)
+    kept = T.ne(_apply(DropoutFunction, full, p, gen(seed)).detach(), 0)
+    holes = T.clone(full)
+    holes[:, 0::2] = 0.0
+    holes.requires_grad_()
+    out = _apply(DropoutFunction, holes, p, gen(seed))
+    if not close(out.detach(), _scaled(holes.detach(), kept, p)):
+        fail(
+            "two generators seeded alike should draw the same mask whatever x's values, found a different "
+            "output for an x with zeros"
+        )
+    grad_output = T.randn(shape, generator=gen(seed + 1))
+    (found,) = invoke("backward through DropoutFunction for an x with zeros", grad, out, holes, grad_output)
+    found = expect_tensor(found, "the gradient")
+    expected = _scaled(grad_output, kept, p)
+    if not close(found, expected):
+        fail(
+            "where x is 0 but the unit was kept the gradient should still be g / (1 - p), found "
+            f"{_pattern_differences(found, kept)} entries whose zero pattern differs from the mask's: "
+            "save the mask itself, not out != 0 (which is False wherever x is 0)"
+        )
+
+
+@check(A, "two layers with different p alive at once: each drops and scales with its own p")
+def check_module_layers_alive(Dropout: object, *, seed: int) -> None:
+    """Exact: the scale of the kept entries is 1 / (1 - p) of the layer that ran."""
+    seed_student(seed)
+    x = nonzero_input((64, 64), seed)
+    low, high = _layer(Dropout, 0.2), _layer(Dropout, 0.8)
+    for layer, p in ((low, 0.2), (high, 0.8), (low, 0.2)):
+        out = _run(layer, x, f"Dropout({p})(x) with a Dropout({0.8 if p == 0.2 else 0.2}) alive")
+        kept = T.ne(out, 0)
+        if not close(out, _scaled(x, kept, p)):
+            fail(
+                f"with a Dropout(0.2) and a Dropout(0.8) alive, Dropout({p})(x) should keep entries as "
+                f"x / (1 - {p}) = x * {1 / (1 - p):.4g}, found other values: keep p on the instance "
+                "(self.p), not on the class"
+            )
+        if count(kept) == 0:  # P = 0.8**4096 for a correct layer
+            fail(f"Dropout({p})(x) should keep about {1 - p:.0%} of the entries, found none kept")
+
+
+@check(A, "gradients flow through the identity of eval mode and of p = 0: x.grad = g")
+def check_module_identity_gradient(Dropout: object, *, seed: int) -> None:
+    seed_student(seed)
+    g = T.randn((16, 32), generator=gen(seed + 1))
+    for p, training in ((0.5, False), (0.0, True)):
+        layer = _layer(Dropout, p)
+        invoke("layer.train()" if training else "layer.eval()", layer.train, training)
+        x = nonzero_input((16, 32), seed).requires_grad_()
+        what = f"Dropout({p}) in {'training' if training else 'eval'} mode"
+        out = _run(layer, x, what)
+        if not session().requires_grad(out):
+            fail(
+                f"the output of {what} should carry x's gradient (it is x itself), found a tensor detached "
+                "from the graph (x.detach() or torch.no_grad()): a network evaluated with it cannot be "
+                "fine-tuned or differentiated"
+            )
+        (found,) = invoke(f"backward through {what}", grad, out, x, g)
+        if not same(expect_tensor(found, "the gradient"), g):
+            fail(f"the gradient through {what} should be g unchanged (the identity), found other values")

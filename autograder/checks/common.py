@@ -40,7 +40,17 @@ def seed_student(seed: int) -> None:
 
 
 def grad(outputs: object, inputs: object, grad_outputs: object) -> object:
-    """``torch.autograd.grad`` of a student output, computed where it lives (plain tensors back)."""
+    """``torch.autograd.grad`` of a student output, computed where it lives (plain tensors back).
+
+    An output that does not require grad although its input does is named as detached (autograd would
+    only say "element 0 of tensors does not require grad")."""
+    if T.is_tensor(outputs) and T.is_tensor(inputs) and T.requires_grad(inputs):
+        if not session().requires_grad(outputs):  # type: ignore[arg-type]
+            fail(
+                "the output should be connected to x's autograd graph (x requires grad), found it "
+                "detached (requires_grad False: x.detach(), .data, torch.no_grad() or a tensor rebuilt "
+                "from numpy cut the graph), so no gradient reaches x"
+            )
     return session().grad(outputs, inputs, grad_outputs)
 
 

@@ -100,7 +100,15 @@ def same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def close(a: torch.Tensor, b: torch.Tensor, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    return T.shape(a) == T.shape(b) and bool(T.allclose(a, b, rtol=rtol, atol=atol))
+    """Same shape and values within the tolerance, whatever the two dtypes (compared in the wider one:
+    ``torch.allclose`` itself raises "Float did not match Double", an error of the grader's comparison
+    that no answer should be blamed for; the dtype is the business of the dtype checks)."""
+    if T.shape(a) != T.shape(b):
+        return False
+    if T.dtype(a) != T.dtype(b):
+        common = torch.promote_types(T.dtype(a), T.dtype(b))
+        a, b = a.to(common), b.to(common)
+    return bool(T.allclose(a, b, rtol=rtol, atol=atol))
 
 
 def is_tensor(value: object) -> bool:

@@ -95,7 +95,9 @@ def _judged(
         failure = error
     except Exception as error:  # noqa: BLE001 - e.g. a missing attribute on the answer
         failure = CheckFailed(
-            f"checking {', '.join(labels)} raised {type(error).__name__}: {str(error)[:300]}"
+            f"the grader's own check of {', '.join(labels)} should finish, but it raised "
+            f"{type(error).__name__}: {str(error)[:300]} in the grader's code, not in yours: this message "
+            "is about the grader (tell your instructor), it does not say what is wrong with your answer"
         )
     if current.found:
         raise CheckFailed(scratch.verdict(labels, current.found))

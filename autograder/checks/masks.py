@@ -364,3 +364,136 @@ def check_backward_identity_cache(dropout_forward: object, dropout_backward: obj
                 f"the output of {call} is x itself, so dropout_backward(g, cache) should return g unchanged, "
                 f"found {describe_tensor(grad)} with other values"
             )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inputs of 3 and 4 dimensions, inputs with zeros
+# ---------------------------------------------------------------------------------------------------
+#: Shapes of 3 and 4 dimensions (4,096 entries each): a mask shared along any one dimension, as
+#: Dropout2d shares one draw per channel, agrees on all 2,048 pairs of neighbouring slices of that
+#: dimension where an independent mask at p = 0.5 agrees on about 1,024 (the interval is about +-150).
+MANY_DIMS = ((16, 16, 16), (8, 8, 8, 8))
+#: Binomial intervals one shape of :data:`MANY_DIMS` costs: its keep rate and one per dimension.
+MANY_DIMS_INTERVALS = sum(1 + len(shape) for shape in MANY_DIMS)
+
+
+def _independent_along_every_dim(kept: torch.Tensor, p: float, what: str) -> None:
+    """Keep rate 1 - p, and neighbouring slices (2i, 2i + 1) of every dimension agree at the rate of
+    independent draws (1 + len(shape) intervals)."""
+    n = kept.numel()
+    binomial(count(kept), n, 1.0 - p, f"kept entries of {what}")
+    q = agreement_rate(1.0 - p)
+    for dim in range(kept.dim()):
+        moved = kept.movedim(dim, 0)
+        binomial(
+            count(T.eq(moved[0::2], moved[1::2])),
+            n // 2,
+            q,
+            f"entries of {what} that agree with their neighbour along dimension {dim} "
+            f"(one draw shared along dimension {dim}?)",
+        )
+
+
+@check(
+    A,
+    "3- and 4-dim shapes: a bool mask of that shape, kept at rate 1 - p, independent along every dimension",
+    intervals=MANY_DIMS_INTERVALS,
+)
+def check_mask_many_dims(dropout_mask: object, *, seed: int) -> None:
+    p = 0.5
+    g = gen(seed)
+    for shape in MANY_DIMS:
+        m = _mask(dropout_mask, shape, p, generator=g)
+        _independent_along_every_dim(m, p, f"dropout_mask({shape}, p={p})")
+
+
+@check(
+    A,
+    "forward and backward on 3- and 4-dim inputs: x * m / (1 - p) with m independent along every dimension",
+    intervals=MANY_DIMS_INTERVALS,
+)
+def check_forward_many_dims(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
+    p = 0.5
+    g = gen(seed)
+    for shape in MANY_DIMS:
+        x = nonzero_input(shape, seed)
+        out, cache = _forward(dropout_forward, x, p, generator=g)
+        kept = T.ne(out, 0)
+        if not close(out, _scaled(x, kept, p)):
+            fail(
+                f"on an input of shape {shape} kept entries should be x / (1 - p) = 2x and dropped ones 0, "
+                "found other values"
+            )
+        _independent_along_every_dim(kept, p, f"the output of dropout_forward(x of shape {shape}, p={p})")
+        grad_output = T.randn(shape, generator=gen(seed + 3))
+        found = expect_tensor(
+            invoke(f"dropout_backward(g, cache) for a {shape} input", dropout_backward, grad_output, cache),
+            "the gradient",
+        )
+        if not close(found, _scaled(grad_output, kept, p)):
+            fail(
+                f"for an input of shape {shape} dropout_backward should give g * m / (1 - p) with the "
+                "forward's mask, found other values"
+            )
+
+
+@check(A, "zeros in x: backward still passes g / (1 - p) wherever the mask kept the unit")
+def check_backward_zeros_in_input(dropout_forward: object, dropout_backward: object, *, seed: int) -> None:
+    """Exact. The mask depends only on the shape, p and the generator (the task draws it with
+    ``dropout_mask(x.shape, p, generator, x.device)``), so two calls with generators seeded alike draw
+    the same mask; the first, on an input without zeros, shows it. The second input is zero in every
+    other column: where the mask kept such a unit the output is 0 although it was not dropped, and its
+    gradient must still be g / (1 - p). An answer that rebuilds the mask from ``out != 0`` passes 0."""
+    p = 0.5
+    shape = (32, 64)
+    full = nonzero_input(shape, seed)
+    reference_out, _ = _forward(dropout_forward, full, p, generator=gen(seed))
+    kept = T.ne(reference_out, 0)
+    holes = T.clone(full)
+    holes[:, 0::2] = 0.0
+    out, cache = _forward(dropout_forward, holes, p, generator=gen(seed))
+    if not close(out, _scaled(holes, kept, p)):
+        fail(
+            "two generators seeded alike should draw the same mask whatever x's values (the mask depends "
+            "only on x.shape, p and the generator), found a different output for an x with zeros"
+        )
+    grad_output = T.randn(shape, generator=gen(seed + 3))
+    found = expect_tensor(
+        invoke("dropout_backward(g, cache) for an x with zeros", dropout_backward, grad_output, cache),
+        "the gradient",
+    )
+    expected = _scaled(grad_output, kept, p)
+    if not close(found, expected):
+        lost = count(
+            T.mul(T.eq(found, 0), T.ne(expected, 0)) if T.shape(found) == T.shape(expected) else kept
+        )
+        fail(
+            "where x is 0 but the unit was kept the gradient should still be g / (1 - p), found "
+            f"{lost} kept entries with gradient 0: the mask was rebuilt from the output (out != 0), "
+            "which is 0 wherever x is; keep the mask itself in the cache"
+        )
+
+
+@check(
+    A, "the number of kept entries varies from call to call (each entry is its own draw), also for one unit"
+)
+def check_mask_count_varies(dropout_mask: object, *, seed: int) -> None:
+    """Exact in effect. 64 calls on 16 units at p = 0.5: a correct mask keeps k units with probability
+    C(16, k) / 2**16 <= 0.197, so all 64 calls keep the same number with probability below 0.197**63 <
+    1e-44; 64 calls on one unit all agree with probability 2**-63. An answer that keeps exactly
+    round((1 - p) n) units (a random permutation, ``topk`` of the draws) keeps the same number every time."""
+    g = gen(seed)
+    p, calls = 0.5, 64
+    counts = {count(_mask(dropout_mask, (16,), p, generator=g)) for _ in range(calls)}
+    if len(counts) == 1:
+        fail(
+            f"{calls} calls of dropout_mask((16,), p={p}) should keep varying numbers of units (each unit "
+            f"is kept with probability {1 - p}, independently: 8 of 16 only on average), found exactly "
+            f"{counts.pop()} kept every time: draw each entry, do not pick a fixed number of units"
+        )
+    single = {count(_mask(dropout_mask, (1,), p, generator=g)) for _ in range(calls)}
+    if len(single) == 1:
+        fail(
+            f"{calls} calls of dropout_mask((1,), p={p}) should sometimes keep the unit and sometimes drop "
+            f"it, found it {'kept' if single.pop() else 'dropped'} every time"
+        )

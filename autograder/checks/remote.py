@@ -42,6 +42,8 @@ MAX_ELEMENTS = 1 << 24
 MAX_REPLY_BYTES = 256 << 20
 MAX_DEPTH = 8
 MAX_ITEMS = 64
+#: The dropout modules a judge-sent model may contain (built by the probe from their names).
+DROPOUT_KINDS = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
 
 
 class BadReply(CheckFailed):
@@ -284,8 +286,9 @@ class Session:
         if isinstance(module, torch.nn.Linear):
             return {"kind": "Linear", "in": module.in_features, "out": module.out_features,
                     "bias": module.bias is not None, **base}  # fmt: skip
-        if isinstance(module, torch.nn.Dropout):
-            return {"kind": "Dropout", "p": module.p, **base}
+        kind = type(module).__name__
+        if kind in DROPOUT_KINDS and type(module) is getattr(torch.nn, kind):
+            return {"kind": kind, "p": module.p, **base}
         if isinstance(module, torch.nn.BatchNorm1d):
             return {"kind": "BatchNorm1d", "n": module.num_features, **base}
         raise TypeError(f"the judge cannot send a {type(module).__name__}")

@@ -202,6 +202,56 @@ def check_dropconnect_p_edges(DropConnectLinear: object, *, seed: int) -> None:
         fail("at p = 1 layer.weight.grad should be zeros (every weight dropped), found NaN, inf or nonzero")
 
 
+@check(A, "DropConnectLinear(in, out, p, bias=False): no bias; W * m / (1 - p) in training, W in eval")
+def check_dropconnect_no_bias(DropConnectLinear: object, *, seed: int) -> None:
+    seed_student(seed)
+    p = 0.5
+    call = f"DropConnectLinear({IN}, {OUT}, p={p}, bias=False)"
+    layer = invoke(call, DropConnectLinear, IN, OUT, p, bias=False)
+    if invoke("layer.bias", session().getattr, layer, "bias") is not None:
+        fail(f"{call} should have no bias (layer.bias None, as nn.Linear), found a bias")
+    weight = T.rand((OUT, IN), generator=gen(seed)) + 0.5
+    invoke("setting the layer's weight", session().assign, layer, {"weight": weight})
+    _, used = _weight_used(layer, layer, weight, None, f"{call}(x) in training")
+    kept = _check_dropped(used, weight, p, f"{call} in training")
+    if count(kept) == kept.numel():  # P = 2**-16384 for a correct answer
+        fail(f"{call} in training should drop about half the weights, found none dropped")
+    invoke("layer.eval()", layer.eval)
+    _, used = _weight_used(layer, layer, weight, None, f"{call}(x) in eval mode")
+    if not close(used, weight, atol=1e-5):
+        fail(f"{call} in eval mode should compute F.linear(x, W) with the full weight, found other values")
+
+
+@check(
+    A,
+    "DropConnectLinear drops single weights independently: neighbouring columns and rows of the mask agree "
+    "at the rate of independent draws",
+    intervals=2,
+)
+def check_dropconnect_independent(DropConnectLinear: object, *, seed: int) -> None:
+    """A mask drawn per input column (or per output row) and broadcast drops whole columns (rows) of W:
+    its 8,192 pairs of neighbouring columns (rows) agree where independent draws at p = 0.5 agree on
+    about 4,096 (the interval is about +-300)."""
+    seed_student(seed)
+    p = 0.5
+    layer, weight, bias = _dropconnect(DropConnectLinear, p, seed)
+    _, used = _weight_used(layer, layer, weight, bias, "DropConnectLinear(x)")
+    kept = T.ne(used, 0)
+    q = agreement_rate(1.0 - p)
+    binomial(
+        count(T.eq(kept[:, 0::2], kept[:, 1::2])),
+        IN * OUT // 2,
+        q,
+        "weights of columns 2j and 2j+1 (one input each) kept or dropped alike (whole columns dropped?)",
+    )
+    binomial(
+        count(T.eq(kept[0::2], kept[1::2])),
+        IN * OUT // 2,
+        q,
+        "weights of rows 2i and 2i+1 (one output each) kept or dropped alike (whole rows dropped?)",
+    )
+
+
 # --------------------------------------------------------------------------------------------------
 # WeightDropout
 # --------------------------------------------------------------------------------------------------

@@ -38,8 +38,25 @@ from .gradebook_writer import record_pending
 from .report import export_gradebook, format_report, write_csv
 from .results import ClassReport, StudentResult, fingerprint
 from .run_submission import GradingSetup, grade_student
-from .sandbox import Limits, isolation_available, network_isolation_available, write_kernelspec
+from .sandbox import (
+    Limits,
+    isolation_available,
+    network_isolation_available,
+    offline_command,
+    write_kernelspec,
+)  # fmt: skip
 from .state import load_state, save_result, students_with_submissions
+from .zygote import Zygote, ZygoteError
+
+
+def start_zygote(env: dict[str, str], offline: bool) -> Zygote | None:
+    """The preloaded nbgrader process the class's runs fork from (:mod:`.zygote`); ``None`` (each run
+    then starts its own process) when it cannot start, with the reason on standard error."""
+    try:
+        return Zygote.start(env, prefix=offline_command([]) if offline else ())
+    except ZygoteError as error:
+        print(f"note: grading without the preloaded nbgrader process: {error}", file=sys.stderr)
+        return None
 
 
 def grader_paths() -> list[Path]:
@@ -52,12 +69,15 @@ def grader_paths() -> list[Path]:
 
 @contextmanager
 def grading_setup(
-    course: Course, assignment: str, cells: AssignmentCells, limits: Limits, isolate: bool
-) -> Iterator[GradingSetup]:
+    course: Course, assignment: str, cells: AssignmentCells, limits: Limits, isolate: bool,
+    preload: bool = True,
+) -> Iterator[GradingSetup]:  # fmt: skip
     """The :class:`GradingSetup` every submission of a run shares: the sandboxed kernelspec (hiding the
-    course's instructor data, gradebook and grader code) and nbgrader's environment. Local grading and
-    each cluster worker (:mod:`~autograder.grading.worker_task`) make it the same way."""
+    course's instructor data, gradebook and grader code), nbgrader's environment and, with ``preload``,
+    the preloaded nbgrader process runs fork from. Local grading and each cluster worker
+    (:mod:`~autograder.grading.worker_task`) make it the same way."""
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
+    zygote: Zygote | None = None
     try:
         isolated, isolation = isolation_available(limits) if isolate else (False, "isolation turned off")
         offline = False
@@ -77,8 +97,11 @@ def grading_setup(
         write_kernelspec(kernels, hide=hide, limits=limits, isolate=isolated)
         env = nbgrader_env()
         env["JUPYTER_PATH"] = str(kernels) + os.pathsep + env.get("JUPYTER_PATH", "")
-        yield GradingSetup(course, assignment, cells, limits, env, offline, isolation)
+        zygote = start_zygote(env, offline) if preload else None
+        yield GradingSetup(course, assignment, cells, limits, env, offline, isolation, zygote)
     finally:
+        if zygote is not None:
+            zygote.close()
         shutil.rmtree(kernels, ignore_errors=True)
 
 
@@ -91,6 +114,7 @@ def grade_class(
     limits: Limits | None = None,
     isolate: bool = True,
     progress: bool = True,
+    preload: bool = True,
     scheduler: str | None = None,
 ) -> ClassReport:
     """Grade every submission of ``assignment``; see the module docstring.
@@ -106,7 +130,7 @@ def grade_class(
 
         return grade_on_cluster(
             assignment, scheduler, course=course, force=force, limits=limits, isolate=isolate,
-            progress=progress,
+            progress=progress, preload=preload,
         )  # fmt: skip
     start = time.perf_counter()
     try:
@@ -132,7 +156,7 @@ def grade_class(
 
     for folder in (course.submitted, course.autograded, course.feedback):
         folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
-    with grading_setup(course, assignment, cells, limits, isolate) as setup:
+    with grading_setup(course, assignment, cells, limits, isolate, preload=preload and bool(todo)) as setup:
         results: list[StudentResult] = []
         with (
             ThreadPoolExecutor(max_workers=workers) as pool,
@@ -173,6 +197,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="kernel memory limit")
     parser.add_argument("--no-isolation", action="store_true", help="run kernels with limits only")
+    parser.add_argument(
+        "--no-preload",
+        action="store_true",
+        help="start a new nbgrader process per submission instead of forking a preloaded one (slower)",
+    )
     # Grading on a Dask cluster (autograder.grading.cluster): the flag, else DASK_SCHEDULER_ADDRESS,
     # else c.ClusterGrading.scheduler in the course's nbgrader_config.py; none of them: local.
     parser.add_argument(
@@ -196,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             limits=limits,
             isolate=not args.no_isolation,
+            preload=not args.no_preload,
             scheduler=resolve_scheduler(args.scheduler, course, local=args.local),
         )
     except SchedulerLost as error:

@@ -127,7 +127,9 @@ def _read_tree(folder: Path) -> dict[str, bytes]:
     }
 
 
-def assignment_bundle(course: Course, assignment: str, limits: Limits, isolate: bool) -> AssignmentBundle:
+def assignment_bundle(
+    course: Course, assignment: str, limits: Limits, isolate: bool, preload: bool = True
+) -> AssignmentBundle:
     """What every task of ``assignment`` carries from the instructor's course (bytes, not paths)."""
     from nbgrader.api import MissingEntry
 
@@ -146,6 +148,7 @@ def assignment_bundle(course: Course, assignment: str, limits: Limits, isolate: 
         limits=limits,
         isolate=isolate,
         gradebook=_assignment_gradebook(assignment, source, due),
+        preload=preload,
     )
 
 
@@ -234,6 +237,7 @@ def grade_on_cluster(
     limits: Limits | None = None,
     isolate: bool = True,
     progress: bool = True,
+    preload: bool = True,
     record_budget_s: float = 60.0,
     connect_timeout_s: float = 10.0,
     on_recorded: Callable[[StudentResult], None] | None = None,
@@ -333,7 +337,7 @@ def grade_on_cluster(
         threads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values())
         futures: dict[Any, str] = {}
         run_id = uuid.uuid4().hex[:8]
-        bundle = assignment_bundle(course, assignment, limits, isolate)
+        bundle = assignment_bundle(course, assignment, limits, isolate, preload)
         bundle_future = None
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             for student in todo:

@@ -2,12 +2,12 @@
 
 For each assignment the data file lists requirements: a short ``id``, the ``text`` (a sentence, or the
 part of one, of the solutions notebook's markdown that states it), the ``checks`` that test it (names of
-:data:`autograder.checks.REGISTRY`), the ``inputs`` that exercise it and, where the grader does not yet
-try them, the inputs it does ``not_yet`` exercise (an honest list of gaps, shown in the instructors'
-chapter). :func:`problems` says what is wrong with the table; ``tests/test_requirements.py`` requires
-none: a requirement without a check, a check that does not exist or belongs to another assignment, a
-check listed under no requirement, or a text the notebook does not contain (a graded requirement the
-students were never told).
+:data:`autograder.checks.REGISTRY`) and the ``inputs`` that exercise it. A row may still name inputs the
+grader does ``not_yet`` exercise, but only as a gap to close: :func:`problems` reports it.
+``tests/test_requirements.py`` requires no problem: a requirement without a check, a check that does
+not exist or belongs to another assignment, a check listed under no requirement, inputs not yet
+exercised, or a text the notebook does not contain (a graded requirement the students were never
+told).
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ def problems(table: dict[str, list[Requirement]] | None = None) -> list[str]:
                 found.append(f"{where} lists no check")
             if not r.inputs:
                 found.append(f"{where} names no inputs that exercise it")
+            if r.not_yet:
+                found.append(f"{where} lists inputs no check exercises yet: {r.not_yet}")
             for name in r.checks:
                 info = checks.REGISTRY.get(name)
                 if info is None:

@@ -23,6 +23,7 @@ class StudentResult:
     failed_tests: list[str] = field(default_factory=list)
     seconds: float = 0.0
     fingerprint: str = ""
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per grading phase (:mod:`.phases`)
 
 
 def fingerprint(folder: Path) -> str:

@@ -13,16 +13,19 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from . import phases
 from .cells import grade_id, test_ids
 from .course import Course, last_error_line, with_sqlite_busy_timeout
 from .gradebook import AssignmentCells, read_score
 from .preflight import preflight
 from .results import StudentResult
 from .sandbox import KERNEL_NAME, Limits, kernel_folder, offline_command, read_status
+from .zygote import Zygote, ZygoteError
 
 
 def kill_tree(pid: int) -> None:
@@ -52,6 +55,7 @@ class GradingSetup:
     env: dict[str, str]
     offline: bool
     isolation: str
+    zygote: Zygote | None = None  # a preloaded nbgrader process to fork (:mod:`.zygote`), if any
 
 
 def _error_text(output: Any) -> str:
@@ -101,9 +105,55 @@ def _not_started(statuses: list[dict], output: str) -> str | None:
     return None
 
 
+def _run_nbgrader(
+    setup: GradingSetup, command: list[str], env: dict[str, str], folder: Path
+) -> tuple[int, str, bool]:
+    """Run ``nbgrader autograde`` for one submission: forked from the zygote when there is one, else a
+    new process. Returns its exit status, its output and whether it was stopped at the notebook limit."""
+    limit = setup.limits.notebook_timeout_s
+    if setup.zygote is not None and setup.zygote.alive():
+        output_path = folder / "nbgrader.log"
+        try:
+            forked = setup.zygote.spawn(command[3:], cwd=setup.course.root, env=env, output=output_path)
+        except ZygoteError:
+            pass  # fall back to a new process below
+        else:
+            try:
+                returncode = forked.wait(limit)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                kill_tree(forked.pid)
+                forked.close()
+                returncode, timed_out = -9, True
+            try:
+                output = output_path.read_text(errors="replace")
+            except OSError:
+                output = ""
+            return returncode, output, timed_out
+    if setup.offline:
+        command = offline_command(command)
+    process = subprocess.Popen(
+        command,
+        cwd=setup.course.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        kill_tree(process.pid)
+        process.communicate()
+        return -9, "", True
+    return process.returncode, output, False
+
+
 def grade_student(setup: GradingSetup, student: str) -> StudentResult:
     """Preflight, then ``nbgrader autograde`` for one student under the limits; never raises."""
     start = time.perf_counter()
+    started = time.time()
     max_score = setup.cells.max_score
 
     def failed(message: str) -> StudentResult:
@@ -126,29 +176,22 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
     ]  # fmt: skip
     kernels, kernel_env, kernel_options = kernel_folder()  # sockets and the launcher's status file
     command += kernel_options
-    if setup.offline:
-        command = offline_command(command)
+    marks = kernels / "phases.jsonl"
+    phases.mark("start", path=marks, at=started)
+    env = {**setup.env, **kernel_env, phases.ENV: str(marks)}
     try:
-        process = subprocess.Popen(
-            command,
-            cwd=setup.course.root,
-            env={**setup.env, **kernel_env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            output, _ = process.communicate(timeout=setup.limits.notebook_timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_tree(process.pid)
-            process.communicate()
+        phases.mark("spawn", path=marks)
+        returncode, output, timed_out = _run_nbgrader(setup, command, env, kernels)
+        exited = time.time()
+        phases.mark("exited", path=marks, at=exited)
+        if timed_out:
             return failed(
                 f"stopped after the notebook time limit of {setup.limits.notebook_timeout_s} s "
                 f"(an endless loop?); nothing could be scored"
             )
         statuses = read_status(kernels)
     finally:
+        timings = phases.durations(marks)
         shutil.rmtree(kernels, ignore_errors=True)
     why_not = _not_started(statuses, output)
     if why_not is not None:
@@ -164,7 +207,7 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
             "the kernel died while running the notebook (os._exit, a crash, or the memory limit); "
             "the cells after that point could not run"
         )
-    elif process.returncode != 0:
+    elif returncode != 0:
         problem = f"nbgrader reported: {last_error_line(output)}"
     else:
         problem = ""
@@ -174,4 +217,6 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
     messages, own_errors = _notebook_messages(setup.course, setup.assignment, student, set(failed_tests))
     details = [f"{test}: {messages.get(test, 'no points')}" for test in failed_tests]
     message = "; ".join(part for part in [note, problem, *own_errors, *details] if part)
-    return StudentResult(student, "graded", points, total, message, failed_tests, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    timings["results"] = time.time() - exited
+    return StudentResult(student, "graded", points, total, message, failed_tests, seconds, phases=timings)

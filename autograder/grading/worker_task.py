@@ -60,6 +60,7 @@ class AssignmentBundle:
     # A fresh SQLite gradebook with only this assignment generated (built once by the instructor's run,
     # so that workers need not run nbgrader generate_assignment); empty: the worker generates it.
     gradebook: bytes = b""
+    preload: bool = True  # each worker keeps a preloaded nbgrader process to fork runs from
 
     @property
     def digest(self) -> str:
@@ -70,7 +71,7 @@ class AssignmentBundle:
             for name in sorted(files):
                 hasher.update(f"{label}\0{name}\0{len(files[name])}\0".encode())
                 hasher.update(files[name])
-        hasher.update(f"{self.assignment}\0{self.duedate}\0{self.limits}\0{self.isolate}".encode())
+        hasher.update(f"{self.assignment}\0{self.duedate}\0{self.limits}\0{self.isolate}\0{self.preload}".encode())
         return hasher.hexdigest()
 
 
@@ -130,7 +131,9 @@ class _WorkerCourse:
         for folder in (self.course.submitted, self.course.autograded, self.course.feedback):
             folder.mkdir(parents=True, exist_ok=True)
         self.setup = self.stack.enter_context(
-            grading_setup(self.course, bundle.assignment, cells, bundle.limits, bundle.isolate)
+            grading_setup(
+                self.course, bundle.assignment, cells, bundle.limits, bundle.isolate, bundle.preload
+            )
         )
 
     def close(self) -> None:

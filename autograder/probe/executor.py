@@ -70,14 +70,20 @@ def _new_ref(obj: Any) -> str:
     return ref
 
 
+#: The dropout modules a judge-sent model may contain.
+_DROPOUT_KINDS = frozenset(
+    {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"}
+)
+
+
 def _build_module(spec: dict) -> torch.nn.Module:
     kind = spec["kind"]
     if kind == "Sequential":
         module: torch.nn.Module = torch.nn.Sequential(*[_build_module(s) for s in spec["children"]])
     elif kind == "Linear":
         module = torch.nn.Linear(spec["in"], spec["out"], bias=spec["bias"])
-    elif kind == "Dropout":
-        module = torch.nn.Dropout(spec["p"])
+    elif kind in _DROPOUT_KINDS:
+        module = getattr(torch.nn, kind)(spec["p"])
     elif kind == "BatchNorm1d":
         module = torch.nn.BatchNorm1d(spec["n"])
     else:
@@ -88,7 +94,8 @@ def _build_module(spec: dict) -> torch.nn.Module:
             if target is None:
                 target = module.get_buffer(name)
             target.copy_(_decode(value))
-    module.train(spec.get("training", True))
+    # This module's own flag only: ``train()`` would also reset the children, whose flags may differ.
+    module.training = bool(spec.get("training", True))
     return module
 
 

@@ -14,8 +14,9 @@ tag            meaning
 ``generator``  ``ref``, ``device``, ``state`` (base64 of ``Generator.get_state()``)
 ``device``,    ``v``: a device or dtype by name
 ``dtype``
-``module``     ``ref`` and ``spec``: a small ``torch.nn`` model to build (Linear, Dropout,
-               BatchNorm1d, Sequential) with its parameters and buffers as tensors
+``module``     ``ref`` and ``spec``: a small ``torch.nn`` model to build (Linear, the dropout
+               modules, BatchNorm1d, Sequential) with its parameters, buffers and each module's own
+               ``training`` flag
 ``dataset``    ``tensors``: a ``TensorDataset``;  ``namespace``: ``attrs``, a ``SimpleNamespace``
 =============  ==================================================================================
 

@@ -22,6 +22,7 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from traitlets import Float
 
+from .. import phases
 from ..cells import grade_id
 from ..nbgrader_plugins import BoundedExecute
 from .plan import PlanError, checks_module_name, parse_plan, without_checks_import
@@ -47,13 +48,18 @@ class JudgeExecute(BoundedExecute):
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        phases.mark("execute")
+        self._kernel_ready = False
         info = resources["nbgrader"]
         self._load_instructor_cells(info["db_url"], info["notebook"], info["assignment"])
         self._dead = False
         self._warm_error: BaseException | None = None
         self._warm = threading.Thread(target=self._warm_up, args=(list(nb.cells),), daemon=True)
         self._warm.start()
-        return super().preprocess(nb, resources, km=km)
+        try:
+            return super().preprocess(nb, resources, km=km)
+        finally:
+            phases.mark("executed")
 
     def _warm_up(self, cells: list[Any]) -> None:
         """Import the checks, apply the static policy, make a first meta tensor (while the kernel starts)."""
@@ -99,11 +105,16 @@ class JudgeExecute(BoundedExecute):
         execution_count: int | None = None,
         store_history: bool = True,
     ) -> NotebookNode:
+        if not self._kernel_ready:
+            self._kernel_ready = True
+            phases.mark("kernel ready")
         name = grade_id(cell)
         if cell.get("cell_type") != "code":
             return cell
         if name in self._tests:
+            started = time.perf_counter()
             cell.outputs = await self._judge(name)
+            phases.mark("judge", time.perf_counter() - started)
             return cell
         if self._dead:
             cell.outputs = [_error("not run: the kernel died or was stopped in an earlier cell")]
@@ -111,6 +122,7 @@ class JudgeExecute(BoundedExecute):
         original = cell.source
         if name in self._locked:
             cell.source = without_checks_import(self._locked[name])
+        started = time.perf_counter()
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
@@ -134,6 +146,8 @@ class JudgeExecute(BoundedExecute):
             return cell
         finally:
             cell.source = original
+            if name in self._locked:
+                phases.mark("setup cell", time.perf_counter() - started)
 
     async def _stop_kernel(self) -> None:
         """Kill the kernel (it no longer answers interrupts); never raise."""

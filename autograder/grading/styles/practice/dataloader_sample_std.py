@@ -1,18 +1,20 @@
-"""accuracy collecting every prediction with torch.cat before comparing, and the mode restored in a
-finally; mc_predict with the sample standard deviation (correction=1), dropout switched on by a tuple of
-every dropout class, and module.train(flag) to restore each flag."""
+"""accuracy collecting every prediction with torch.cat before comparing, each batch moved to the device of
+the model's first parameter, and the mode restored in a finally; mc_predict with the sample standard
+deviation (correction=1), dropout switched on by a tuple of every dropout class, and module.train(flag)
+to restore each flag."""
 
 
 # %% accuracy
 def accuracy(model, dataset, batch_size=1024):
     was_training = model.training
+    device = next(model.parameters()).device
     model.train(False)
     predictions, targets = [], []
     try:
         with torch.no_grad():
             for images, labels in torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False):
-                predictions.append(model(images).argmax(dim=1))
-                targets.append(labels)
+                predictions.append(model(images.to(device)).argmax(dim=1))
+                targets.append(labels.to(device))
     finally:
         if was_training:
             model.train()

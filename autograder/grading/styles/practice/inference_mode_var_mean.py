@@ -1,6 +1,7 @@
-"""accuracy under torch.inference_mode() over index slices of the dataset, restoring the mode with
-model.train(mode); mc_predict under inference_mode with torch.var_mean (correction=0) and the flags kept
-in a list of pairs; generalization_gap reads history.final."""
+"""accuracy under torch.inference_mode() over index slices of the dataset, moved with torch.as_tensor to the
+device of the model's first parameter, restoring the mode with model.train(mode); mc_predict under
+inference_mode with torch.var_mean (correction=0) and the flags kept in a list of pairs;
+generalization_gap reads history.final."""
 
 
 # %% accuracy
@@ -12,6 +13,9 @@ def accuracy(model, dataset, batch_size=1024):
         with torch.inference_mode():
             for start in range(0, len(dataset), batch_size):
                 images, labels = dataset[start : start + batch_size]
+                device = next(model.parameters()).device
+                images = torch.as_tensor(images, device=device)
+                labels = torch.as_tensor(labels, device=device)
                 hits += (model(images).argmax(-1) == labels).sum().item()
     finally:
         model.train(mode)

