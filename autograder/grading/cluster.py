@@ -509,23 +509,36 @@ class LoopbackCluster:
 
     @staticmethod
     def _kill(process: subprocess.Popen[bytes]) -> None:
+        """Kill the process and every descendant at once, as a machine that dies would: all are
+        stopped (SIGSTOP) first, so that none sees another die and reports it, then killed."""
         import psutil
 
         try:
-            descendants = psutil.Process(process.pid).children(recursive=True)
+            root = psutil.Process(process.pid)
+            tree = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            descendants = []
+            tree = []
+        for _ in range(2):  # again, for anything forked while the first pass stopped the tree
+            for member in tree:
+                try:
+                    member.suspend()
+                except psutil.NoSuchProcess:
+                    pass
+            try:
+                tree = list(dict.fromkeys([*tree, *root.children(recursive=True)]))
+            except (psutil.NoSuchProcess, UnboundLocalError):
+                pass
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for child in descendants:
+        for member in tree:
             try:
-                child.kill()
+                member.kill()
             except psutil.NoSuchProcess:
                 pass
         process.wait()
-        psutil.wait_procs(descendants, timeout=10)
+        psutil.wait_procs(tree, timeout=10)
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL the worker ``name``: its nanny, its worker process and whatever they started."""
