@@ -514,11 +514,11 @@ class LoopbackCluster:
         import psutil
 
         try:
-            root = psutil.Process(process.pid)
+            root: psutil.Process | None = psutil.Process(process.pid)
             tree = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            tree = []
-        for _ in range(2):  # again, for anything forked while the first pass stopped the tree
+            root, tree = None, []
+        for _ in range(2 if root is not None else 0):  # twice: catch what forked during the first pass
             for member in tree:
                 try:
                     member.suspend()
@@ -526,7 +526,7 @@ class LoopbackCluster:
                     pass
             try:
                 tree = list(dict.fromkeys([*tree, *root.children(recursive=True)]))
-            except (psutil.NoSuchProcess, UnboundLocalError):
+            except psutil.NoSuchProcess:
                 pass
         try:
             os.killpg(process.pid, signal.SIGKILL)
