@@ -27,11 +27,14 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 from .course import ROOT, Course, load_course, nbgrader_env, socket_dirs, sqlite_path, uses_tcp
-from .gradebook import assignment_cells, register_assignment
+from .gradebook import AssignmentCells, assignment_cells, register_assignment
+from .gradebook_writer import record_pending
 from .report import export_gradebook, format_report, write_csv
 from .results import ClassReport, StudentResult, fingerprint
 from .run_submission import GradingSetup, grade_student
@@ -64,45 +67,15 @@ def grader_paths() -> list[Path]:
     return [path for path in (package / "checks", package / "grading", ROOT / "solutions") if path.exists()]
 
 
-def grade_class(
-    assignment: str,
-    *,
-    course: Course | None = None,
-    jobs: int | None = None,
-    force: bool = False,
-    limits: Limits | None = None,
-    isolate: bool = True,
-    progress: bool = True,
+@contextmanager
+def grading_setup(
+    course: Course, assignment: str, cells: AssignmentCells, limits: Limits, isolate: bool,
     preload: bool = True,
-) -> ClassReport:
-    """Grade every submission of ``assignment``; see the module docstring."""
-    from tqdm.auto import tqdm
-
-    course = course or load_course()
-    limits = limits or Limits()
-    start = time.perf_counter()
-    try:
-        cells = assignment_cells(course, assignment)
-    except LookupError:
-        register_assignment(course, assignment)
-        cells = assignment_cells(course, assignment)
-    workers = max(1, jobs or os.cpu_count() or 1)
-    state = load_state(course, assignment)
-
-    students = students_with_submissions(course, assignment)
-    todo, skipped = [], []
-    prints = {}
-    for student in students:
-        folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
-        prints[student] = fingerprint(folder)
-        previous = state.get(student)
-        if not force and previous and previous.get("fingerprint") == prints[student]:
-            skipped.append(student)
-        else:
-            todo.append(student)
-
-    for folder in (course.submitted, course.autograded, course.feedback):
-        folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
+) -> Iterator[GradingSetup]:  # fmt: skip
+    """The :class:`GradingSetup` every submission of a run shares: the sandboxed kernelspec (hiding the
+    course's instructor data, gradebook and grader code), nbgrader's environment and, with ``preload``,
+    the preloaded nbgrader process runs fork from. Local grading and each cluster worker
+    (:mod:`~autograder.grading.worker_task`) make it the same way."""
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
     zygote: Zygote | None = None
     try:
@@ -124,9 +97,66 @@ def grade_class(
         write_kernelspec(kernels, hide=hide, limits=limits, isolate=isolated)
         env = nbgrader_env()
         env["JUPYTER_PATH"] = str(kernels) + os.pathsep + env.get("JUPYTER_PATH", "")
-        zygote = start_zygote(env, offline) if todo and preload else None
-        setup = GradingSetup(course, assignment, cells, limits, env, offline, isolation, zygote)
+        zygote = start_zygote(env, offline) if preload else None
+        yield GradingSetup(course, assignment, cells, limits, env, offline, isolation, zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()
+        shutil.rmtree(kernels, ignore_errors=True)
 
+
+def grade_class(
+    assignment: str,
+    *,
+    course: Course | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    limits: Limits | None = None,
+    isolate: bool = True,
+    progress: bool = True,
+    preload: bool = True,
+    scheduler: str | None = None,
+) -> ClassReport:
+    """Grade every submission of ``assignment``; see the module docstring.
+
+    With ``scheduler`` (a Dask scheduler address), each submission is graded as a task on that cluster
+    instead (:func:`autograder.grading.cluster.grade_on_cluster`); ``jobs`` is then unused."""
+    from tqdm.auto import tqdm
+
+    course = course or load_course()
+    limits = limits or Limits()
+    if scheduler:
+        from .cluster import grade_on_cluster
+
+        return grade_on_cluster(
+            assignment, scheduler, course=course, force=force, limits=limits, isolate=isolate,
+            progress=progress,
+        )  # fmt: skip (workers: no zygote yet, see grade_on_cluster's preload)
+    start = time.perf_counter()
+    try:
+        cells = assignment_cells(course, assignment)
+    except LookupError:
+        register_assignment(course, assignment)
+        cells = assignment_cells(course, assignment)
+    workers = max(1, jobs or os.cpu_count() or 1)
+    state = load_state(course, assignment)
+    record_pending(course, assignment, state)  # results a cluster run could not yet put in the gradebook
+
+    students = students_with_submissions(course, assignment)
+    todo, skipped = [], []
+    prints = {}
+    for student in students:
+        folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
+        prints[student] = fingerprint(folder)
+        previous = state.get(student)
+        if not force and previous and previous.get("fingerprint") == prints[student]:
+            skipped.append(student)
+        else:
+            todo.append(student)
+
+    for folder in (course.submitted, course.autograded, course.feedback):
+        folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
+    with grading_setup(course, assignment, cells, limits, isolate, preload=preload and bool(todo)) as setup:
         results: list[StudentResult] = []
         with (
             ThreadPoolExecutor(max_workers=workers) as pool,
@@ -145,17 +175,14 @@ def grade_class(
                 results.append(result)
                 save_result(course, assignment, state, result)
                 bar.update()
-    finally:
-        if zygote is not None:
-            zygote.close()
-        shutil.rmtree(kernels, ignore_errors=True)
 
     csv_path = write_csv(course, assignment, state)
     export_path = export_gradebook(course)
     results.sort(key=lambda result: result.student)
     return ClassReport(
-        assignment, results, skipped, time.perf_counter() - start, workers, isolation, csv_path, export_path
-    )
+        assignment, results, skipped, time.perf_counter() - start, workers, setup.isolation, csv_path,
+        export_path,
+    )  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,12 +202,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start a new nbgrader process per submission instead of forking a preloaded one (slower)",
     )
+    # Grading on a Dask cluster (autograder.grading.cluster): the flag, else DASK_SCHEDULER_ADDRESS,
+    # else c.ClusterGrading.scheduler in the course's nbgrader_config.py; none of them: local.
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="grade on the Dask cluster at ADDRESS, e.g. tcp://host:8786"
+    )
+    parser.add_argument("--local", action="store_true", help="grade here even if a scheduler is configured")
 
 
 def run(args: argparse.Namespace) -> int:
     limits = Limits(
         cell_timeout_s=args.cell_timeout, notebook_timeout_s=args.notebook_timeout, memory_mb=args.memory_mb
     )
+    from .cluster import ClusterError, SchedulerLost, resolve_scheduler
+
     try:
         course = load_course(args.course, args.db_url)
         report = grade_class(
@@ -191,9 +226,13 @@ def run(args: argparse.Namespace) -> int:
             limits=limits,
             isolate=not args.no_isolation,
             preload=not args.no_preload,
+            scheduler=resolve_scheduler(args.scheduler, course, local=args.local),
         )
-    except (LookupError, FileNotFoundError) as error:
+    except SchedulerLost as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except (LookupError, FileNotFoundError, ClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_report(report))
-    return 0
+    return 1 if report.pending else 0

@@ -69,6 +69,17 @@ def format_report(report: ClassReport) -> str:
     lines.append(f"failures: {len(failures)}" + ("" if failures else " (every submission was scored)"))
     for result in failures:
         lines.append(f"  {result.student}: {result.message}")
+    if report.retried:
+        lines.append(
+            f"retried after a worker died: {len(report.retried)} ({', '.join(report.retried)}); "
+            f"each is recorded once"
+        )
+    if report.pending:
+        lines.append(
+            f"waiting for the gradebook: {len(report.pending)} ({', '.join(report.pending)}): graded and "
+            f"in the CSV, not yet in the gradebook (unreachable); run grade again to record them "
+            f"(nothing is graded again)"
+        )
     lines.append(f"grades: {report.csv_path}")
     if report.export_path:
         lines.append(f"nbgrader export: {report.export_path}")

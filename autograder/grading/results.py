@@ -64,3 +64,5 @@ class ClassReport:
     isolation: str
     csv_path: Path
     export_path: Path | None
+    retried: list[str] = field(default_factory=list)  # tried again after a worker died (cluster runs)
+    pending: list[str] = field(default_factory=list)  # graded, waiting for the gradebook (cluster runs)
