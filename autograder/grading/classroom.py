@@ -130,8 +130,8 @@ def grade_class(
 
         return grade_on_cluster(
             assignment, scheduler, course=course, force=force, limits=limits, isolate=isolate,
-            progress=progress,
-        )  # fmt: skip (workers: no zygote yet, see grade_on_cluster's preload)
+            progress=progress, preload=preload,
+        )  # fmt: skip
     start = time.perf_counter()
     try:
         cells = assignment_cells(course, assignment)

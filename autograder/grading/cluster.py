@@ -237,7 +237,7 @@ def grade_on_cluster(
     limits: Limits | None = None,
     isolate: bool = True,
     progress: bool = True,
-    preload: bool = False,
+    preload: bool = True,
     record_budget_s: float = 60.0,
     connect_timeout_s: float = 10.0,
     on_recorded: Callable[[StudentResult], None] | None = None,
@@ -248,10 +248,8 @@ def grade_on_cluster(
     the module docstring). ``record_budget_s`` bounds the backoff of one gradebook write (after one
     write has spent it, the rest of the run tries each write once and journals it on failure);
     ``on_recorded`` is called after each result is recorded (tests use it to inject faults).
-    ``preload``: each worker forks nbgrader runs from its own zygote. Off by default: on freshly started
-    loopback workers a fork sometimes failed importing IPython (``KeyError: 'IPython'`` in
-    ``jupyter_client``'s kernel-spec lookup), which scored a correct submission 0; until that is
-    understood, workers start a new nbgrader process per submission, as ``--no-preload`` does locally.
+    ``preload``: each worker forks nbgrader runs from its own zygote (:mod:`.zygote`), as local grading
+    does; ``False`` starts a new nbgrader process per submission (``--no-preload``).
     Raises :class:`ClusterError` when the scheduler cannot be reached and :class:`SchedulerLost` when
     it goes away mid-batch.
     """
