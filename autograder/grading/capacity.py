@@ -4,7 +4,7 @@ The figures come from one ``python -m autograder bench-grading --json PATH`` run
 submission with every local core busy (:mod:`~autograder.grading.bench`), the scheduler's overhead per
 task on a loopback Dask cluster and the gradebook's writes per second
 (:func:`~autograder.grading.cluster.measure_overheads`). The instructors' chapter reads the committed
-run (``book/data/grading-bench.json``) and prints :func:`capacity_rows`; nothing here is typed in.
+run (``book/measured/grading-bench.json``) and prints :func:`capacity_rows`; nothing here is typed in.
 
 What it assumes, and says: one worker per core, submissions that cost what the benchmark's assignment
 costs, and one instructor's run recording every grade (the client writes the gradebook, so its write
