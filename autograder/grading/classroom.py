@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .course import ROOT, Course, load_course, nbgrader_env, socket_dirs, sqlite_path, uses_tcp
-from .gradebook import AssignmentCells, assignment_cells, register_assignment
+from .gradebook import AssignmentCells, registered_cells
 from .gradebook_writer import record_pending
 from .report import export_gradebook, format_report, write_csv
 from .results import ClassReport, StudentResult, fingerprint
@@ -45,7 +45,7 @@ from .sandbox import (
     offline_command,
     write_kernelspec,
 )  # fmt: skip
-from .state import load_state, save_result, students_with_submissions
+from .state import load_state, save_result, split_by_change
 from .zygote import Zygote, ZygoteError
 
 
@@ -133,26 +133,12 @@ def grade_class(
             progress=progress, preload=preload,
         )  # fmt: skip
     start = time.perf_counter()
-    try:
-        cells = assignment_cells(course, assignment)
-    except LookupError:
-        register_assignment(course, assignment)
-        cells = assignment_cells(course, assignment)
+    cells = registered_cells(course, assignment)
     workers = max(1, jobs or os.cpu_count() or 1)
     state = load_state(course, assignment)
     record_pending(course, assignment, state)  # results a cluster run could not yet put in the gradebook
 
-    students = students_with_submissions(course, assignment)
-    todo, skipped = [], []
-    prints = {}
-    for student in students:
-        folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
-        prints[student] = fingerprint(folder)
-        previous = state.get(student)
-        if not force and previous and previous.get("fingerprint") == prints[student]:
-            skipped.append(student)
-        else:
-            todo.append(student)
+    todo, skipped, prints = split_by_change(course, assignment, state, force)
 
     for folder in (course.submitted, course.autograded, course.feedback):
         folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them

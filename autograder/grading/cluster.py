@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from .course import Course, generate, load_course, make_course
-from .gradebook import assignment_cells, open_gradebook, register_assignment
+from .gradebook import assignment_cells, open_gradebook, register_assignment, registered_cells
 from .gradebook_writer import GradebookWriter, PendingJournal, record_pending, write_with_retry
 from .report import export_gradebook, write_csv
-from .results import ClassReport, StudentResult, fingerprint
+from .results import ClassReport, StudentResult
 from .sandbox import Limits
-from .state import load_state, save_result, students_with_submissions
+from .state import load_state, save_result, split_by_change
 from .submission_files import (
     FolderLimits,
     UnsafeSubmission,
@@ -261,22 +261,10 @@ def grade_on_cluster(
     client = connect(address, connect_timeout_s)
     stack = ExitStack()
     try:
-        try:
-            cells = assignment_cells(course, assignment)
-        except LookupError:
-            register_assignment(course, assignment)
-            cells = assignment_cells(course, assignment)
+        cells = registered_cells(course, assignment)
         state = load_state(course, assignment)
         _, pending = record_pending(course, assignment, state, budget_s=min(record_budget_s, 10.0))
-        todo, skipped, prints = [], [], {}
-        for student in students_with_submissions(course, assignment):
-            folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
-            prints[student] = fingerprint(folder)
-            previous = state.get(student)
-            if not force and previous and previous.get("fingerprint") == prints[student]:
-                skipped.append(student)
-            else:
-                todo.append(student)
+        todo, skipped, prints = split_by_change(course, assignment, state, force)
         for folder in (course.submitted, course.autograded, course.feedback):
             folder.mkdir(parents=True, exist_ok=True)
 

@@ -84,3 +84,12 @@ def read_score(course: Course, assignment: str, student: str) -> tuple[float, fl
             if grade.max_score and (grade.score or 0.0) < grade.max_score
         ]
         return float(submission.score), float(submission.max_score), failed
+
+
+def registered_cells(course: Course, assignment: str) -> AssignmentCells:
+    """:func:`assignment_cells`, registering the assignment first when the gradebook lacks it."""
+    try:
+        return assignment_cells(course, assignment)
+    except LookupError:
+        register_assignment(course, assignment)
+        return assignment_cells(course, assignment)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .course import Course
-from .results import StudentResult
+from .results import StudentResult, fingerprint
 
 
 def state_path(course: Course, assignment: str) -> Path:
@@ -43,3 +43,22 @@ def save_result(
     """Record ``result`` in ``state`` and write the state file at once."""
     state[result.student] = asdict(result)
     state_path(course, assignment).write_text(json.dumps(state, indent=1, sort_keys=True))
+
+
+def split_by_change(
+    course: Course, assignment: str, state: dict[str, dict[str, Any]], force: bool
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """The students whose submission is new or changed since ``state`` (all of them with ``force``),
+    those unchanged, and every submission's fingerprint."""
+    todo: list[str] = []
+    skipped: list[str] = []
+    prints: dict[str, str] = {}
+    for student in students_with_submissions(course, assignment):
+        folder = course.step_path(course.coursedir.submitted_directory, student, assignment)
+        prints[student] = fingerprint(folder)
+        previous = state.get(student)
+        if not force and previous and previous.get("fingerprint") == prints[student]:
+            skipped.append(student)
+        else:
+            todo.append(student)
+    return todo, skipped, prints

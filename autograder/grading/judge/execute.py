@@ -57,12 +57,13 @@ class JudgeExecute(BoundedExecute):
         self._load_instructor_cells(info["db_url"], info["notebook"], info["assignment"])
         self._dead = False
         self._warm_error: BaseException | None = None
-        self._warm = threading.Thread(target=self._warm_up, args=(list(nb.cells),), daemon=True)
         if "autograder.checks" in sys.modules:
             # Preloaded (a fork of the zygote): the warm-up takes milliseconds, so run it now rather
-            # than import anything from two threads at once.
+            # than import anything from two threads at once; the thread joined later has nothing to do.
             self._warm_up(list(nb.cells))
             self._warm = threading.Thread(target=lambda: None, daemon=True)
+        else:
+            self._warm = threading.Thread(target=self._warm_up, args=(list(nb.cells),), daemon=True)
         self._warm.start()
         try:
             return super().preprocess(nb, resources, km=km)
