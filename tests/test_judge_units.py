@@ -225,3 +225,114 @@ def test_in_process_checks_keep_no_objects_after_they_end() -> None:
     with pytest.raises(CheckFailed, match="from scratch"):  # a check on plain objects that fails
         masks.check_mask_keep_rate(masks.REFERENCE["dropout_mask"])
     assert executor._TABLE == {}
+
+
+# -- batched calls (Session.call_each, the probe's "batch" request) ---------------------------------------
+BATCH_HOSTILE = {
+    "no replies": json.dumps({"ok": True, "value": None, "trace": []}),
+    "too few replies": json.dumps({"ok": True, "value": None, "trace": [], "replies": []}),
+    "a reply that is not an object": json.dumps(
+        {"ok": True, "value": None, "trace": [], "replies": [1, 2, 3]}
+    ),
+    "a reply with a malformed trace": json.dumps(
+        {"ok": True, "value": None, "trace": [], "replies": [{"ok": True, "value": 1, "trace": 5}] * 3}
+    ),
+    "a hostile value inside": json.dumps(
+        {"ok": True, "value": None, "trace": [], "replies": [json.loads(_tensor_reply(shape=[-2]))] * 3}
+    ),
+}
+
+
+@pytest.mark.parametrize("reply", list(BATCH_HOSTILE.values()), ids=list(BATCH_HOSTILE))
+def test_hostile_batch_replies_become_verdicts(reply: str) -> None:
+    session = Session(Scripted(reply))
+    with pytest.raises(BadReply):
+        session.call_each(session.name("dropout_mask"), [(((4,), 0.5), {})] * 3)
+
+
+def test_a_batch_runs_its_calls_in_order_with_one_generator_and_splits_past_the_limit() -> None:
+    from autograder.checks import remote
+    from autograder.checks.remote import InProcess
+
+    class Counting(InProcess):
+        requests = 0
+
+        def request(self, request: dict) -> dict:
+            Counting.requests += 1
+            return super().request(request)
+
+    def dropout_mask(shape, p, generator=None, device=None):
+        return torch.rand(shape, generator=generator, device=device) < 1 - p
+
+    session = Session(Counting({"dropout_mask": dropout_mask}))
+    g = torch.Generator().manual_seed(5)
+    calls = remote.MAX_BATCH + 6
+    masks = session.call_each(session.name("dropout_mask"), [(((16,), 0.5), {"generator": g})] * calls)
+    expected_g = torch.Generator().manual_seed(5)
+    expected = [dropout_mask((16,), 0.5, generator=expected_g) for _ in range(calls)]
+    assert Counting.requests == 2  # 64 calls in the first round trip, the other 6 in the second
+    assert len(masks) == calls and all(torch.equal(a, b) for a, b in zip(masks, expected, strict=True))
+
+
+def test_the_first_call_of_a_batch_that_raises_is_the_verdict() -> None:
+    from autograder.checks.harness import StudentError, invoke_each
+
+    seen: list[int] = []
+
+    def dropout_mask(shape, p, generator=None, device=None):
+        seen.append(len(seen))
+        if len(seen) == 3:
+            raise RuntimeError("third call broke")
+        return torch.ones(shape, dtype=torch.bool)
+
+    from autograder.checks.remote import InProcess
+
+    session = Session(InProcess({"dropout_mask": dropout_mask}))
+    with pytest.raises(StudentError, match="third call broke"):
+        invoke_each("dropout_mask((4,), p=0.5)", session.name("dropout_mask"), [(((4,), 0.5), {})] * 5)
+    assert len(seen) == 5  # the whole batch ran in the kernel; the judge reports the first failure
+
+
+def test_the_probe_refuses_an_oversized_batch() -> None:
+    from autograder.probe import executor
+
+    request = {"op": "batch", "requests": [{"op": "reset"}] * (executor.MAX_BATCH + 1)}
+    reply = executor.perform({}, request)
+    assert reply["ok"] is False and "at most" in reply["error"]["message"]
+
+
+def test_the_judge_ends_the_kernel_with_a_terminate_not_a_shutdown_request() -> None:
+    """A graceful shutdown request waits for the kernel's exit handlers (about a second per submission);
+    the judge terminates the launcher, which kills the sandbox's process tree (tested in test_zygote)."""
+    import asyncio
+
+    from autograder.grading.judge.execute import JudgeExecute
+
+    calls: list[str] = []
+
+    class Provisioner:
+        async def terminate(self, restart: bool = False) -> None:
+            calls.append("terminate")
+
+    class Manager:
+        has_kernel = True
+        provisioner = Provisioner()
+
+        def is_alive(self) -> bool:
+            return "terminate" not in calls
+
+        def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            calls.append(f"shutdown_kernel(now={now})")
+
+        def cleanup_resources(self, restart: bool = False) -> None:
+            calls.append("cleanup_resources")
+
+    judge = JudgeExecute()
+    judge.km = Manager()
+    judge.kc = None
+    asyncio.run(judge._async_cleanup_kernel())
+    assert calls == ["terminate", "cleanup_resources"]
+    judge.km = Manager()
+    calls.clear()
+    judge._cleanup_kernel()  # the synchronous wrapper nbclient's setup_kernel calls is the judge's too
+    assert calls == ["terminate", "cleanup_resources"]

@@ -154,3 +154,42 @@ def test_a_graded_fork_imports_nothing_the_zygote_could_have(monkeypatch: pytest
         "autograder",
     }
     assert not [name for name in new if name.split(".")[0] in heavy], new
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_the_kernel_ends_at_once_and_takes_everything_it_started_with_it() -> None:
+    """The judge ends each kernel with a terminate, not a polite shutdown request (a second saved per
+    submission): a process the student detached from the kernel must still be gone when grading
+    returns."""
+    import nbformat
+
+    from autograder.grading.synthetic_class import solution_submission, submit
+
+    marker = "613.2571"  # an unusual sleep length names the student's process
+    detach = (
+        "import subprocess\n"
+        f"child = subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+        "print('started', child.pid)\n"
+    )
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as base:
+        root = make_graded_course(Path(base) / "course", ("masks",))
+        notebook = solution_submission(root, "masks")
+        notebook.cells.append(nbformat.v4.new_code_cell(detach))  # a cell of the student's own, last
+        submit(root, "student000", "masks", notebook)
+        report = grade_class("masks", course=load_course(root), jobs=1, force=True, progress=False)
+        graded = nbformat.read(root / "autograded" / "student000" / "masks" / "masks.ipynb", as_version=4)
+    (result,) = report.results
+    assert result.status == "graded", result.message  # (the import costs the from-scratch points)
+    assert "started" in str(graded.cells[-1].outputs), graded.cells[-1].outputs
+    assert _processes_with(marker) == []

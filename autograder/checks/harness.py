@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,6 +40,24 @@ def invoke(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call student code; turn an exception into a failure that names the call."""
     try:
         return fn(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except StudentRaised as error:
+        raise StudentError(f"{what} should work, but it raised {str(error)[:360]}") from None
+    except Exception as error:  # noqa: BLE001 - any error becomes a readable verdict
+        raise StudentError(
+            f"{what} should work, but it raised {type(error).__name__}: {str(error)[:300]}"
+        ) from None
+
+
+def invoke_each(what: str, fn: Callable[..., Any], calls: Sequence[tuple[tuple, dict]]) -> list[Any]:
+    """:func:`invoke` once per ``(args, kwargs)``, in order; for a handle on the student's kernel, in as
+    few round trips as the probe's batches allow (each round trip costs milliseconds, the call itself
+    microseconds)."""
+    try:
+        if isinstance(fn, Handle):
+            return fn._session.call_each(fn, calls)
+        return [fn(*args, **kwargs) for args, kwargs in calls]
     except CheckFailed:
         raise
     except StudentRaised as error:

@@ -27,7 +27,7 @@ from .core import (
     same,
 )
 from .devices import on_other_device
-from .harness import check, invoke, trusted
+from .harness import check, invoke, invoke_each, trusted
 from .remote import session
 
 A = "masks"
@@ -43,13 +43,24 @@ REFERENCE = {
 
 
 def _mask(dropout_mask: object, shape: tuple[int, ...], p: float, **kwargs: object) -> torch.Tensor:
+    return _masks(dropout_mask, shape, p, 1, **kwargs)[0]
+
+
+def _masks(
+    dropout_mask: object, shape: tuple[int, ...], p: float, calls: int, **kwargs: object
+) -> list[torch.Tensor]:
+    """``calls`` masks from ``dropout_mask(shape, p, **kwargs)``, called in order (one round trip)."""
     call = f"dropout_mask({shape}, p={p}{''.join(f', {k}=...' for k in kwargs)})"
-    m = expect_tensor(invoke(call, dropout_mask, shape, p, **kwargs), f"{call}'s result")
-    if T.dtype(m) != torch.bool:
-        fail(f"{call} should return a bool keep mask (True = keep), found {describe_tensor(m)}")
-    if tuple(T.shape(m)) != tuple(shape):
-        fail(f"{call} should have shape {shape}, found {tuple(T.shape(m))}")
-    return m
+    results = invoke_each(call, dropout_mask, [((shape, p), dict(kwargs))] * calls)
+    masks = []
+    for result in results:
+        m = expect_tensor(result, f"{call}'s result")
+        if T.dtype(m) != torch.bool:
+            fail(f"{call} should return a bool keep mask (True = keep), found {describe_tensor(m)}")
+        if tuple(T.shape(m)) != tuple(shape):
+            fail(f"{call} should have shape {shape}, found {tuple(T.shape(m))}")
+        masks.append(m)
+    return masks
 
 
 def _forward(
@@ -484,14 +495,14 @@ def check_mask_count_varies(dropout_mask: object, *, seed: int) -> None:
     round((1 - p) n) units (a random permutation, ``topk`` of the draws) keeps the same number every time."""
     g = gen(seed)
     p, calls = 0.5, 64
-    counts = {count(_mask(dropout_mask, (16,), p, generator=g)) for _ in range(calls)}
+    counts = {count(m) for m in _masks(dropout_mask, (16,), p, calls, generator=g)}
     if len(counts) == 1:
         fail(
             f"{calls} calls of dropout_mask((16,), p={p}) should keep varying numbers of units (each unit "
             f"is kept with probability {1 - p}, independently: 8 of 16 only on average), found exactly "
             f"{counts.pop()} kept every time: draw each entry, do not pick a fixed number of units"
         )
-    single = {count(_mask(dropout_mask, (1,), p, generator=g)) for _ in range(calls)}
+    single = {count(m) for m in _masks(dropout_mask, (1,), p, calls, generator=g)}
     if len(single) == 1:
         fail(
             f"{calls} calls of dropout_mask((1,), p={p}) should sometimes keep the unit and sometimes drop "

@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import SimpleNamespace
@@ -42,6 +42,7 @@ MAX_ELEMENTS = 1 << 24
 MAX_REPLY_BYTES = 256 << 20
 MAX_DEPTH = 8
 MAX_ITEMS = 64
+MAX_BATCH = executor.MAX_BATCH  # calls per round trip in Session.call_each
 #: The dropout modules a judge-sent model may contain (built by the probe from their names).
 DROPOUT_KINDS = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
 
@@ -145,11 +146,16 @@ class Session:
             self.meta_generators = previous
 
     # -- requests -----------------------------------------------------------------------------
-    def _ask(self, op: str, **fields: Any) -> tuple[Any, dict]:
+    def _request(self, op: str, **fields: Any) -> dict:
         request = {"op": op, "trace": self.trace, "builtin": self.builtin_allowed, **fields}
         if self.meta_generators:
             request["meta_generators"] = True
-        reply = parse_reply(self.transport.request(request))
+        return request
+
+    def _ask(self, op: str, **fields: Any) -> tuple[Any, dict]:
+        return self._answer(parse_reply(self.transport.request(self._request(op, **fields))))
+
+    def _answer(self, reply: dict) -> tuple[Any, dict]:
         self.found += [str(reason)[:200] for reason in reply.get("trace", [])[:20]]
         if not reply.get("ok"):
             error = reply.get("error")
@@ -181,6 +187,29 @@ class Session:
         if saved:
             return value, _saved_list(reply.get("saved"))
         return value
+
+    def call_each(self, target: Handle, calls: Sequence[tuple[tuple, dict]]) -> list[Any]:
+        """``target(*args, **kwargs)`` for each ``(args, kwargs)`` in order, :data:`MAX_BATCH` calls per
+        round trip; the results in order. The first call that raised raises, as :meth:`call` would."""
+        results: list[Any] = []
+        for start in range(0, len(calls), MAX_BATCH):
+            chunk = calls[start : start + MAX_BATCH]
+            requests = [
+                self._request(
+                    "call", target=self.encode(target), args=[self.encode(a) for a in args],
+                    kwargs={k: self.encode(v) for k, v in kwargs.items()}, saved=False,
+                )  # fmt: skip
+                for args, kwargs in chunk
+            ]
+            reply = parse_reply(self.transport.request({"op": "batch", "requests": requests}))
+            replies = reply.get("replies")
+            if not isinstance(replies, list) or len(replies) != len(chunk):
+                raise BadReply("the student's process answered a batch with the wrong number of replies")
+            for item in replies:
+                if not isinstance(item, dict) or not isinstance(item.get("trace", []), list):
+                    raise BadReply("the student's process sent a malformed reply in a batch")
+                results.append(self._answer(item)[0])
+        return results
 
     def getattr(self, target: Any, name: str, *, default: bool = False) -> Any:
         return self._ask("getattr", target=self.encode(target), name=name, default=default)[0]

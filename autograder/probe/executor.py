@@ -221,6 +221,10 @@ def meta_generators() -> Any:
         torch.Generator = previous  # type: ignore[misc]
 
 
+#: The most requests one batch may hold (the judge splits longer runs of calls).
+MAX_BATCH = 64
+
+
 def _perform(request: dict, namespace: dict, extra: dict) -> Any:
     op = request["op"]
 
@@ -282,7 +286,17 @@ def _perform(request: dict, namespace: dict, extra: dict) -> Any:
 
 
 def perform(namespace: dict, request: Any, *, binary: bool = False) -> dict:
-    """Perform one request (a dict) and answer with a reply dict; never raises."""
+    """Perform one request (a dict) and answer with a reply dict; never raises.
+
+    ``{"op": "batch", "requests": [...]}`` performs up to :data:`MAX_BATCH` requests in order and
+    answers them all in one reply (``"replies"``): one round trip to the kernel instead of one each."""
+    if isinstance(request, dict) and request.get("op") == "batch":
+        items = request.get("requests")
+        if not isinstance(items, list) or len(items) > MAX_BATCH:
+            message = f"a batch must be a list of at most {MAX_BATCH} requests"
+            return {"ok": False, "trace": [], "error": {"type": "ValueError", "message": message}}
+        replies = [perform(namespace, item, binary=binary) for item in items if isinstance(item, dict)]
+        return {"ok": True, "value": None, "trace": [], "replies": replies}
     extra: dict[str, Any] = {}
     trace: list[str] = []
     try:

@@ -43,6 +43,10 @@ def _passed(names: list[str]) -> NotebookNode:
     )
 
 
+#: Run in the kernel ahead of the first locked (setup) cell: see :mod:`autograder.probe.lazy_dynamo`.
+_DEFER_DYNAMO = "__import__('autograder.probe.lazy_dynamo').probe.lazy_dynamo.defer()\n"
+
+
 class JudgeExecute(BoundedExecute):
     """Run student cells in the kernel; judge test cells in this process from the instructor's copy."""
 
@@ -53,6 +57,7 @@ class JudgeExecute(BoundedExecute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         phases.mark("execute")
         self._kernel_ready = False
+        self._prepared = False
         info = resources["nbgrader"]
         self._load_instructor_cells(info["db_url"], info["notebook"], info["assignment"])
         self._dead = False
@@ -131,6 +136,9 @@ class JudgeExecute(BoundedExecute):
         original = cell.source
         if name in self._locked:
             cell.source = without_checks_import(self._locked[name])
+            if not self._prepared:  # before anything of the student's runs: see .lazy_dynamo's docstring
+                self._prepared = True
+                cell.source = _DEFER_DYNAMO + cell.source
         started = time.perf_counter()
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
@@ -157,6 +165,31 @@ class JudgeExecute(BoundedExecute):
             cell.source = original
             if name in self._locked:
                 phases.mark("setup cell", time.perf_counter() - started)
+
+    async def _async_cleanup_kernel(self) -> None:
+        """End the kernel at once when the notebook is done: terminate, not a polite shutdown request.
+
+        nbclient's graceful shutdown sends ``shutdown_request`` and polls until the kernel has run its
+        exit handlers and the sandbox has wound down (about a second per submission, measured with the
+        phase profile). Nothing the kernel does after the last cell matters to the grade, so the
+        launcher gets SIGTERM, which kills the sandbox's whole process tree and removes its cgroup
+        (:mod:`autograder.grading.sandbox.launcher`); SIGKILL follows if it is still there after 5 s.
+        nbclient's own clean-up then only releases the connection.
+        """
+        phases.mark("executed")  # the last cell is done: the kernel's end counts as nbgrader's finish
+        km = self.km
+        try:
+            if km is not None and km.has_kernel and await ensure_async(km.is_alive()):
+                await km.provisioner.terminate()
+                deadline = time.monotonic() + 5.0
+                while await ensure_async(km.is_alive()) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+        except Exception as error:  # noqa: BLE001 - nbclient's clean-up below still kills it
+            self.log.warning("could not terminate the kernel: %s", error)
+        await super()._async_cleanup_kernel()
+
+    # nbclient's synchronous ``setup_kernel`` calls this wrapper, bound to its own coroutine: rebind it.
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     async def _stop_kernel(self) -> None:
         """Kill the kernel (it no longer answers interrupts); never raise."""
