@@ -36,10 +36,11 @@ class StudentError(CheckFailed):
     """The student's code raised where the check expected a result."""
 
 
-def invoke(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call student code; turn an exception into a failure that names the call."""
+@contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """An exception of the student's code inside the block becomes a failure that names the call."""
     try:
-        return fn(*args, **kwargs)
+        yield
     except CheckFailed:
         raise
     except StudentRaised as error:
@@ -48,24 +49,22 @@ def invoke(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise StudentError(
             f"{what} should work, but it raised {type(error).__name__}: {str(error)[:300]}"
         ) from None
+
+
+def invoke(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call student code; turn an exception into a failure that names the call."""
+    with _naming(what):
+        return fn(*args, **kwargs)
 
 
 def invoke_each(what: str, fn: Callable[..., Any], calls: Sequence[tuple[tuple, dict]]) -> list[Any]:
     """:func:`invoke` once per ``(args, kwargs)``, in order; for a handle on the student's kernel, in as
     few round trips as the probe's batches allow (each round trip costs milliseconds, the call itself
     microseconds)."""
-    try:
+    with _naming(what):
         if isinstance(fn, Handle):
             return fn._session.call_each(fn, calls)
         return [fn(*args, **kwargs) for args, kwargs in calls]
-    except CheckFailed:
-        raise
-    except StudentRaised as error:
-        raise StudentError(f"{what} should work, but it raised {str(error)[:360]}") from None
-    except Exception as error:  # noqa: BLE001 - any error becomes a readable verdict
-        raise StudentError(
-            f"{what} should work, but it raised {type(error).__name__}: {str(error)[:300]}"
-        ) from None
 
 
 def trusted(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
