@@ -336,3 +336,15 @@ def test_the_judge_ends_the_kernel_with_a_terminate_not_a_shutdown_request() -> 
     calls.clear()
     judge._cleanup_kernel()  # the synchronous wrapper nbclient's setup_kernel calls is the judge's too
     assert calls == ["terminate", "cleanup_resources"]
+
+
+def test_a_request_missing_from_the_message_metadata_is_answered_with_an_error() -> None:
+    from autograder.probe import handle_attached
+
+    reply = json.loads(handle_attached({}).text)  # no kernel here: no message to read the request from
+    assert reply["ok"] is False and "metadata" in reply["error"]["message"]
+    from autograder.checks.remote import StudentRaised
+
+    session = Session(Scripted(handle_attached({}).text))
+    with pytest.raises(StudentRaised, match="metadata"):  # a check turns it into a failing verdict
+        session.call(session.name("f"))

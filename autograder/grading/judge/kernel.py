@@ -1,10 +1,12 @@
 """The judge's transport to the student's kernel: one probe request per ``execute_request``.
 
 The judge runs a test cell's checks in a worker thread; each request is handed to the event loop
-that owns the kernel client (:meth:`KernelTransport.request`), sent as the one-line call
-``__import__('autograder.probe').probe.handle(globals(), '<json>')`` with ``store_history=False``,
-and the reply is read from the ``execute_result`` / ``display_data`` of MIME type
-:data:`autograder.probe.MIME` that answers *that* request. Everything else the kernel prints meanwhile
+that owns the kernel client (:meth:`KernelTransport.request`), sent as the constant one-line call
+``__import__('autograder.probe').probe.handle_attached(globals())`` with ``store_history=False`` and
+the request's JSON in the message's metadata (:data:`autograder.probe.METADATA_KEY`; in the code it
+would cost IPython about 30 ms per 100 KB to tokenize), and the reply is read from the
+``execute_result`` / ``display_data`` of MIME type :data:`autograder.probe.MIME` that answers *that*
+request. Everything else the kernel prints meanwhile
 is dropped. A reply that does not come before the time limit interrupts the kernel and fails the
 check; a kernel that died fails it with a message saying so. Nothing here parses the reply: that is
 :func:`autograder.checks.remote.parse_reply`'s job.
@@ -21,14 +23,14 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 
 from autograder.checks.core import CheckFailed
-from autograder.probe import MIME
+from autograder.probe import METADATA_KEY, MIME
 
 
 class KernelGone(CheckFailed):
     """The kernel died (or stopped answering) before the judge could ask it."""
 
 
-_PROBE_CALL = "__import__('autograder.probe').probe.handle(globals(), {payload!r})"
+_PROBE_CALL = "__import__('autograder.probe').probe.handle_attached(globals())"
 
 
 async def ask_kernel(client: Any, text: str, timeout: float) -> str | None:
@@ -38,11 +40,13 @@ async def ask_kernel(client: Any, text: str, timeout: float) -> str | None:
         raise KernelGone(
             "the kernel is no longer running (it died in an earlier cell), so nothing could be checked"
         )
-    msg_id = await ensure_async(
-        kc.execute(
-            _PROBE_CALL.format(payload=text), store_history=False, allow_stdin=False, stop_on_error=False
-        )
-    )
+    content = {
+        "code": _PROBE_CALL, "silent": False, "store_history": False, "user_expressions": {},
+        "allow_stdin": False, "stop_on_error": False,
+    }  # fmt: skip
+    msg = kc.session.msg("execute_request", content, metadata={METADATA_KEY: text})
+    kc.shell_channel.send(msg)
+    msg_id = msg["header"]["msg_id"]
     deadline = time.monotonic() + timeout
     payload: str | None = None
     while True:
