@@ -32,6 +32,7 @@ from autograder.grading.sandbox import (
     write_kernelspec,
 )
 from autograder.grading.sandbox.cgroups import kernel_cgroup
+from autograder.grading.sandbox.kernel_zygote import KernelZygote
 from autograder.grading.sandbox.private_copy import refused_entries
 
 ISOLATION, WHY = isolation_available()
@@ -58,10 +59,27 @@ def test_isolation_is_available_where_ci_runs() -> None:
         assert CGROUPS and "cgroup v" in WHY, f"root with cgroup controllers mounted, yet: {WHY}"
 
 
-@pytest.fixture
-def classroom() -> Iterator[dict[str, Path]]:
+@pytest.fixture(scope="module")
+def kernel_zygote() -> Iterator[KernelZygote]:
+    with KernelZygote.start(dict(os.environ)) as started:
+        yield started
+
+
+#: Every attack below runs against both ways a kernel starts: as a new program that bubblewrap runs,
+#: and forked from the preloaded kernel zygote into the sandbox bubblewrap made (the default where a
+#: cgroup can be made, as in CI). A forked run that fell back to a new program fails the test.
+KERNEL_STARTS = ["new program", "forked"]
+
+
+@pytest.fixture(params=KERNEL_STARTS)
+def classroom(request: pytest.FixtureRequest) -> Iterator[dict]:
     # Outside /tmp on purpose: the sandbox's private /tmp would hide a folder there anyway.
     root = Path(tempfile.mkdtemp(prefix="sandbox-test-", dir="/var/tmp"))
+    env: dict[str, str] = {}
+    if request.param == "forked":
+        if not CGROUPS:
+            pytest.skip("forked kernels need a cgroup for the sandbox (root, or a delegated cgroup)")
+        env = request.getfixturevalue("kernel_zygote").env()
     try:
         alice, bob, hidden, workspace = root / "alice", root / "bob", root / "solutions", root / "instructor"
         for folder in (alice, bob, hidden, workspace):
@@ -70,7 +88,8 @@ def classroom() -> Iterator[dict[str, Path]]:
         (bob / "answer.txt").write_text("bob's answer")
         (hidden / "hidden_tests.py").write_text("assert secret")
         (workspace / "gradebook.db").write_text("every grade")
-        yield {"root": root, "alice": alice, "bob": bob, "hidden": hidden, "workspace": workspace}
+        yield {"root": root, "alice": alice, "bob": bob, "hidden": hidden, "workspace": workspace,
+               "env": env, "forked": request.param == "forked"}  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -85,11 +104,16 @@ def _sandbox(
     hide.append(REPO / ".git")
     argv = launcher_argv(limits or Limits(memory_mb=2048), hide, isolate=isolate)
     argv += [sys.executable, "-I", "-c"]
-    env = {**os.environ, STATUS_ENV: str(status)}
+    env = {**os.environ, STATUS_ENV: str(status), **classroom["env"]}
     result = subprocess.run(
         [*argv, code], cwd=classroom["alice"], env=env, capture_output=True, text=True, timeout=120
     )
-    return result, read_status(classroom["root"])
+    lines = read_status(classroom["root"])
+    if classroom["forked"] and isolate:
+        assert lines and "forked from the preloaded kernel zygote" in lines[-1].get("isolation", ""), (
+            f"the kernel was not forked: {lines} {result.stderr[-1500:]}"
+        )
+    return result, lines
 
 
 def _report(result: subprocess.CompletedProcess) -> dict:
@@ -211,7 +235,11 @@ print("REPORT" + json.dumps(report))
         assert report[name][0] == "blocked", (name, report[name])
     assert report["capabilities"] == ["ok", "'0000000000000000'"], "no capabilities"
     assert report["unshare_user"] == -1 and report["mount"] == -1
-    assert json.loads(report["pids"][1]) == [1, 2], "it sees only bwrap's init and itself"
+    if classroom["forked"]:
+        # bwrap's init, the placeholder bwrap ran (as locked down as the kernel) and the forked kernel
+        assert json.loads(report["pids"][1]) == [1, 2, 3], "it sees only its own sandbox"
+    else:
+        assert json.loads(report["pids"][1]) == [1, 2], "it sees only bwrap's init and itself"
 
 
 def test_links_and_special_files_are_left_out_and_named(classroom: dict[str, Path]) -> None:
@@ -370,7 +398,7 @@ def test_a_kernel_that_cannot_start_says_so_by_status(classroom: dict[str, Path]
     status_file = classroom["root"] / "status.jsonl"
     argv = [*launcher_argv(Limits()), sys.executable, "-I", "-c", "pass", "-f", str(connection)]
     result = subprocess.run(argv, cwd=classroom["alice"], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, STATUS_ENV: str(status_file)})  # fmt: skip
+                            env={**os.environ, STATUS_ENV: str(status_file), **classroom["env"]})  # fmt: skip
     assert result.returncode == EXIT_NOT_STARTED
     status = read_status(classroom["root"])
     assert status[-1]["kernel"] == "not started" and "dropout-kernel-" in status[-1]["error"]
@@ -461,3 +489,72 @@ def test_an_instructor_who_is_not_root_gets_the_same_sandbox(
     assert report["proc_sys"][0] == "blocked" and report["net"][0] == "blocked", report
     assert json.loads(report["pids"][1]) == [1, 2]
     assert report["forked"] < 16, "RLIMIT_NPROC counts the sandbox's processes only"
+
+
+# -- forked kernels only (autograder/grading/sandbox/kernel_zygote.py) -----------------------------------
+def _forked_classroom(classroom: dict) -> None:
+    if not classroom["forked"]:
+        pytest.skip("about forked kernels only")
+
+
+def test_a_forked_kernel_holds_nothing_of_the_grader(classroom: dict) -> None:
+    _forked_classroom(classroom)
+    code = r"""
+import json, os, sys, gc
+print("REPORT" + json.dumps({
+    "env": sorted(k for k in os.environ if "ZYGOTE" in k or k == "DROPOUT_SANDBOX_STATUS"),
+    "modules": sorted(m for m in sys.modules if m.startswith(("autograder.grading", "autograder.checks"))),
+    "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+    "main": sys.modules["__main__"].__dict__.get("__file__"),
+    "parent": os.getppid(),
+}))
+"""
+    result, _ = _sandbox(classroom, code)
+    report = _report(result)
+    assert report["env"] == [], "the zygote's address and token never reach the sandbox"
+    assert report["modules"] == [], "no grading code (the checks, the pipeline) in the kernel's memory"
+    assert report["fds"] == [0, 1, 2, 3], "only its standard streams (3: the listing's own descriptor)"
+    assert report["main"] is None and report["parent"] == 0  # a fresh __main__; its parent is outside
+
+
+def test_a_forked_kernel_reports_its_exit_status(classroom: dict) -> None:
+    _forked_classroom(classroom)
+    result, _ = _sandbox(classroom, "import sys; print('REPORT{}'); sys.exit(7)")
+    assert result.returncode == 7
+
+
+def test_the_kernel_zygote_refuses_without_the_token_and_outside_a_sandbox(
+    kernel_zygote: KernelZygote, tmp_path: Path
+) -> None:
+    from autograder.grading.sandbox.kernel_zygote import KernelZygoteError, request_kernel
+
+    options = {
+        "python_args": ["-c", "pass"], "env": {}, "workdir": "/", "cgroup_procs": [], "file_bytes": 2**20,
+        "address_bytes": 2**30, "seccomp_bpf": None,
+    }  # fmt: skip
+    address = kernel_zygote.env()
+    socket_path = address["AUTOGRADER_KERNEL_ZYGOTE"]
+    with pytest.raises(KernelZygoteError):
+        request_kernel(socket_path, "0" * 64, sandbox_pid=os.getpid(), **options)
+    # With the token, a target that is no sandbox (this test's own process) is refused before anything.
+    with pytest.raises(KernelZygoteError, match="not a sandbox"):
+        token = address["AUTOGRADER_KERNEL_ZYGOTE_TOKEN"]
+        request_kernel(socket_path, token, sandbox_pid=os.getpid(), **options)
+    assert kernel_zygote.alive()
+    assert oct(kernel_zygote.folder.stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.skipif(not CGROUPS, reason="forked kernels need a cgroup for the sandbox")
+def test_without_a_live_zygote_the_kernel_starts_as_a_new_program(tmp_path: Path) -> None:
+    started = KernelZygote.start(dict(os.environ))
+    env = started.env()
+    started.close()
+    (tmp_path / "alice").mkdir()
+    status = tmp_path / "status.jsonl"
+    argv = [*launcher_argv(Limits(memory_mb=2048)), sys.executable, "-I", "-c", "print('ran')"]
+    result = subprocess.run(argv, cwd=tmp_path / "alice", capture_output=True, text=True, timeout=120,
+                            env={**os.environ, STATUS_ENV: str(status), **env})  # fmt: skip
+    assert result.returncode == 0 and "ran" in result.stdout, result.stderr[-2000:]
+    lines = read_status(tmp_path)
+    assert lines[-1]["kernel"] == "started" and "forked" not in lines[-1]["isolation"]
+    assert "no forked kernel" in result.stderr

@@ -45,6 +45,7 @@ from .sandbox import (
     offline_command,
     write_kernelspec,
 )  # fmt: skip
+from .sandbox.kernel_zygote import KernelZygote, KernelZygoteError
 from .state import load_state, save_result, split_by_change
 from .zygote import Zygote, ZygoteError
 
@@ -56,6 +57,17 @@ def start_zygote(env: dict[str, str], offline: bool) -> Zygote | None:
         return Zygote.start(env, prefix=offline_command([]) if offline else ())
     except ZygoteError as error:
         print(f"note: grading without the preloaded nbgrader process: {error}", file=sys.stderr)
+        return None
+
+
+def start_kernel_zygote(env: dict[str, str]) -> KernelZygote | None:
+    """The preloaded kernel process each sandbox's kernel is forked from
+    (:mod:`~autograder.grading.sandbox.kernel_zygote`); ``None`` (each kernel then starts as a new
+    program) when it cannot start, with the reason on standard error."""
+    try:
+        return KernelZygote.start(env)
+    except KernelZygoteError as error:
+        print(f"note: kernels start as new programs: {error}", file=sys.stderr)
         return None
 
 
@@ -78,6 +90,7 @@ def grading_setup(
     (:mod:`~autograder.grading.worker_task`) make it the same way."""
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
     zygote: Zygote | None = None
+    kernel_zygote: KernelZygote | None = None
     try:
         isolated, isolation = isolation_available(limits) if isolate else (False, "isolation turned off")
         offline = False
@@ -93,15 +106,23 @@ def grading_setup(
         sqlite = sqlite_path(course.db_url)
         if sqlite is not None:
             hide.append(sqlite.parent if sqlite.parent != course.root else sqlite)
+        env = nbgrader_env()
+        kernel_zygote = start_kernel_zygote(env) if preload and isolated else None
+        if kernel_zygote is not None:
+            hide.append(kernel_zygote.folder)
+            isolation += "; kernels forked from a preloaded kernel process into each sandbox"
         hide = [path for path in dict.fromkeys(hide) if path.exists() and path != course.root]
         write_kernelspec(kernels, hide=hide, limits=limits, isolate=isolated)
-        env = nbgrader_env()
         env["JUPYTER_PATH"] = str(kernels) + os.pathsep + env.get("JUPYTER_PATH", "")
         zygote = start_zygote(env, offline) if preload else None
+        if kernel_zygote is not None:  # for the launcher only: it removes them before the sandbox starts
+            env.update(kernel_zygote.env())
         yield GradingSetup(course, assignment, cells, limits, env, offline, isolation, zygote)
     finally:
         if zygote is not None:
             zygote.close()
+        if kernel_zygote is not None:
+            kernel_zygote.close()
         shutil.rmtree(kernels, ignore_errors=True)
 
 

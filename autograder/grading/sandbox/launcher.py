@@ -27,12 +27,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .bwrap_view import WORK, View, bwrap_arguments
 from .cgroups import KernelCgroup, kernel_cgroup
+from .kernel_zygote import SOCKET_ENV, TOKEN_ENV, ForkedKernel, forkable, request_kernel
 from .limits import Limits
 from .private_copy import SubmissionFiles, collect
 from .seccomp_filter import seccomp_program
@@ -167,14 +168,48 @@ def _kernel_pid(sandbox_init: int) -> int:
     return sandbox_init
 
 
+def _end_with(kernel: ForkedKernel, process: subprocess.Popen, result: dict) -> None:
+    """When the forked kernel exits: keep its exit status in ``result`` and kill the sandbox (bwrap, and
+    with it every process left in the sandbox)."""
+
+    def watch() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # jupyter's signals go to the main thread
+        try:
+            result["rc"] = kernel.wait()
+        finally:
+            process.kill()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _placeholder_pid(init: int, timeout: float = 10.0) -> int:
+    """The sandbox's PID 2 (the placeholder bwrap started), seen from outside."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = _kernel_pid(init)
+        if pid != init:
+            return pid
+        time.sleep(0.002)
+    raise NotStarted("the sandbox's placeholder did not start")
+
+
 def _limit(kind: int, value: int) -> None:
     soft, hard = resource.getrlimit(kind)
     value = value if hard == resource.RLIM_INFINITY else min(value, hard)
     resource.setrlimit(kind, (value, value))
 
 
+class ForkRefused(Exception):
+    """The kernel zygote could not put a kernel in the sandbox; start the kernel as a new program."""
+
+
 def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: Limits,
-         status_pipe: tuple[int, int] | None, status: Status, started: dict) -> int:  # fmt: skip
+         status_pipe: tuple[int, int] | None, status: Status, started: dict,
+         attach: Callable[[int], ForkedKernel] | None = None) -> int:  # fmt: skip
+    """Run bwrap (``argv``) to the end. With ``attach``, bwrap runs a placeholder and ``attach(its PID)``
+    forks the kernel into the sandbox (:mod:`.kernel_zygote`); the sandbox ends when that kernel ends."""
     def in_child() -> None:
         if cgroup is not None:
             cgroup.join()
@@ -195,10 +230,13 @@ def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: L
     relay = threading.Thread(target=_relay, args=(err_read, errors), daemon=True)
     relay.start()
     target: dict[str, int] = {}
+    kernel_result: dict[str, int | None] = {}
 
     def forward(signum: int, _frame: object) -> None:
         if signum == signal.SIGINT:
-            if "init" in target:  # the kernel, looked up now: bwrap reports its init before forking it
+            if "kernel" in target:  # a forked kernel
+                os.kill(target["kernel"], signal.SIGINT)
+            elif "init" in target:  # the kernel, looked up now: bwrap reports its init before forking it
                 os.kill(_kernel_pid(target["init"]), signal.SIGINT)
         else:  # terminate: the whole sandbox, at once
             process.kill()
@@ -222,6 +260,17 @@ def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: L
             text = " ".join(errors.decode(errors="replace").split())[:400]
             raise NotStarted(f"bubblewrap exited with status {code} before starting the kernel: {text}")
         target["init"] = int(first["child-pid"])
+        if attach is not None:
+            try:
+                forked = attach(target["init"])
+                target["kernel"] = forked.pid
+            except Exception as error:  # noqa: BLE001 - any failure: the caller starts a new program
+                process.kill()
+                process.wait()
+                os.close(status_read)
+                relay.join(timeout=2)
+                raise ForkRefused(str(error)) from error
+            _end_with(forked, process, kernel_result)
     status.write(kernel="started", **started)
     while True:
         try:
@@ -232,11 +281,29 @@ def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: L
     if status_pipe is not None:
         os.close(status_pipe[0])
     relay.join(timeout=2)
+    if attach is not None:  # the forked kernel's own exit status, as a new program would report it
+        deadline = threading.Event()
+        for _ in range(100):
+            if "rc" in kernel_result:
+                break
+            deadline.wait(0.02)
+        kernel_code = kernel_result.get("rc")
+        if kernel_code is not None:
+            code = kernel_code
     return code if code >= 0 else 128 - code
 
 
+#: What bubblewrap runs when the kernel is forked in from the kernel zygote: it waits to be killed.
+_PLACEHOLDER = [sys.executable, "-I", "-S", "-c", "import signal\nwhile True: signal.pause()"]
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, size, 0)
+
+
 def launch(command: Sequence[str], hide: Sequence[str], limits: Limits, *, isolate: bool,
-           status: Status) -> int:  # fmt: skip
+           status: Status, zygote: tuple[str, str] | None = None) -> int:  # fmt: skip
     command = list(command)
     cgroup, why_no_cgroup = kernel_cgroup(limits.memory_mb * 2**20, limits.max_processes)
     files: SubmissionFiles | None = None
@@ -273,17 +340,44 @@ def launch(command: Sequence[str], hide: Sequence[str], limits: Limits, *, isola
         )  # fmt: skip
         # JPY_PARENT_PID: inside, the kernel's parent is bwrap's init; it must not poll for jupyter's PID.
         unset = ["--unsetenv", STATUS_ENV, "--unsetenv", "JPY_PARENT_PID"]
-        argv = [bwrap_path(), *bwrap_arguments(view), *unset, "--", *inner]
         fds = [fd for _, fd in files.files] + [fd for fd, _ in extra] + [status_write]
         fds += [seccomp_fd] if seccomp_fd is not None else []
         network = "no network (an empty network namespace)"
         if share_net:
             network = "the grader's network namespace (tcp kernel transport)"
+        isolation = f"bubblewrap: private file view, private copy in {WORK}, {network}, {seccomp_text}"
         started = {
-            "isolation": f"bubblewrap: private file view, private copy in {WORK}, {network}, {seccomp_text}",
+            "isolation": isolation,
             "limits": limits_text,
             "refused": [f"{path} ({why})" for path, why in files.refused],  # as refused_entries() says
         }
+        python_args = forkable(command) if zygote is not None and cgroup is not None else None
+        if python_args is not None:
+            assert zygote is not None and cgroup is not None
+            env = {k: v for k, v in os.environ.items() if k not in (STATUS_ENV, "JPY_PARENT_PID")}
+            request = {
+                "python_args": python_args, "env": {**env, **view.env}, "workdir": WORK,
+                "cgroup_procs": [str(f / "cgroup.procs") for f in cgroup.folders],
+                "file_bytes": limits.max_file_mb * 2**20, "address_bytes": limits.memory_mb * 2**20,
+                "seccomp_bpf": _read_all(seccomp_fd) if seccomp_fd is not None else None,
+            }  # fmt: skip
+
+            def attach(init: int) -> int:
+                return request_kernel(*zygote, sandbox_pid=_placeholder_pid(init), **request)
+
+            argv = [bwrap_path(), *bwrap_arguments(view), *unset, "--", *_PLACEHOLDER]
+            forked = {**started, "isolation": f"{isolation}; kernel forked from the preloaded kernel zygote"}
+            try:
+                return _run(argv, fds, cgroup, limits, (status_read, status_write), status, forked, attach)
+            except ForkRefused as error:
+                print(f"sandbox: no forked kernel ({error}); starting it as a new program", file=sys.stderr)
+                for fd in fds:  # bwrap read the files and the filter: read them again from the start
+                    if fd != status_write:
+                        os.lseek(fd, 0, os.SEEK_SET)
+                status_read, status_write = os.pipe()
+                view.status_fd = status_write
+                fds = [fd for fd in fds if fd not in (view.status_fd,)] + [status_write]
+        argv = [bwrap_path(), *bwrap_arguments(view), *unset, "--", *inner]
         return _run(argv, fds, cgroup, limits, (status_read, status_write), status, started)
     finally:
         if files is not None:
@@ -330,9 +424,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     limits = Limits(memory_mb=args.memory_mb, max_file_mb=args.file_mb, max_processes=args.max_processes,
                     work_mb=args.work_mb, tmp_mb=args.tmp_mb, shm_mb=args.shm_mb)  # fmt: skip
     status = Status(os.environ.pop(STATUS_ENV, None))
+    # The kernel zygote's address and token: for this launcher only, never for the sandbox.
+    zygote_socket, zygote_token = os.environ.pop(SOCKET_ENV, None), os.environ.pop(TOKEN_ENV, None)
+    zygote = (zygote_socket, zygote_token) if zygote_socket and zygote_token else None
     _die_with_parent()
     try:
-        return launch(args.command, args.hide, limits, isolate=not args.limits_only, status=status)
+        return launch(args.command, args.hide, limits, isolate=not args.limits_only, status=status,
+                      zygote=zygote)  # fmt: skip
     except (NotStarted, OSError) as error:
         message = " ".join(str(error).split())[:500]
         status.write(kernel="not started", error=message)

@@ -1,0 +1,459 @@
+"""A preloaded kernel process, forked into each submission's bubblewrap sandbox.
+
+Every submission needs a fresh kernel in a fresh sandbox. Started as a new program, that kernel pays
+for a new interpreter, ipykernel and ``import torch`` (about 1.8 s of the 3.3 s a submission cost on two
+cores, measured with ``python -m autograder bench-grading``). The kernel zygote pays for them once per
+grading run: it imports torch, ipykernel and the probe, then waits on a Unix socket in a private folder.
+The sandbox itself is still made by bubblewrap, exactly as for a new program (:mod:`.launcher`,
+:mod:`.bwrap_view`: the same file view, private copy, tmpfs sizes, namespaces and cgroup); only the
+program bubblewrap runs is a placeholder that waits. For each kernel the launcher asks the zygote, and
+
+1. the zygote checks the request's token and forks; it never reads the request itself, so nothing of
+   one submission's request is left in the memory the next fork copies;
+2. the fork joins the placeholder's cgroup, then all its namespaces at once (``setns`` on a pidfd:
+   user, mount, PID, network, IPC, UTS and cgroup), which also makes the sandbox's root its root;
+3. it takes the working folder, the file-size and address-space limits, drops every capability
+   (bounding, ambient, permitted, effective, inheritable), sets ``no_new_privs`` and loads the same
+   seccomp filter bubblewrap installs (:mod:`.seccomp_filter`, built with libseccomp);
+4. it checks all of that in ``/proc/self/status`` and the namespace links, and refuses (the launcher
+   then starts a new program as before) when anything differs;
+5. it forks once more, so the kernel is inside the sandbox's PID namespace, killed with it; the kernel
+   gets the launcher's standard streams and environment, a new session and fresh random seeds, and
+   runs ``ipykernel`` (or ``python -c CODE``, which the sandbox's tests use).
+
+The zygote is the grader's own process: it never runs student code, and it starts with the grading
+environment, before any submission is read. Its socket lies in a private (0700) folder under the
+temporary folder, which every sandbox masks; the token travels only in the launcher's environment,
+which the launcher removes before starting bubblewrap. Fork mode needs root (or a delegated cgroup) for
+the cgroup and Linux 5.8 for ``setns`` on a pidfd; where it is not available, or when anything fails,
+the kernel starts as a new program, as before. ``tests/test_sandbox.py`` runs every isolation attack
+against both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+SOCKET_ENV = "AUTOGRADER_KERNEL_ZYGOTE"
+TOKEN_ENV = "AUTOGRADER_KERNEL_ZYGOTE_TOKEN"
+START_TIMEOUT_S = 120.0
+
+#: What a grading kernel imports anyway: loaded once, before any fork.
+PRELOAD = (
+    "torch",
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "IPython",
+    "IPython.core.interactiveshell",
+    "autograder.probe",
+    "autograder.probe.lazy_dynamo",
+)
+
+_NAMESPACES = ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
+_CLONE_FLAGS = 0x10000000 | 0x00020000 | 0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x02000000
+_PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class KernelZygoteError(RuntimeError):
+    """The kernel zygote could not start, or could not fork a kernel into a sandbox."""
+
+
+class KernelZygote:
+    """The preloaded kernel process of one grading run: :meth:`start`, :meth:`env`, :meth:`close`."""
+
+    def __init__(self, folder: Path, process: subprocess.Popen[bytes], token: str) -> None:
+        self.folder = folder
+        self.socket_path = folder / "kernel-zygote.sock"
+        self._process = process
+        self._token = token
+
+    @classmethod
+    def start(cls, env: dict[str, str]) -> KernelZygote:
+        """Start it with the kernels' environment ``env``; :class:`KernelZygoteError` when it cannot."""
+        folder = Path(tempfile.mkdtemp(prefix="dropout-kernel-zygote-"))
+        folder.chmod(0o700)
+        token = secrets.token_hex(32)
+        # Run as a script, not as ``-m autograder.grading.sandbox...``: its forks are the students'
+        # kernels, which must not hold the grading package (the checks, the pipeline) in memory.
+        command = [sys.executable, "-I", __file__, str(folder)]
+        child_env = {k: v for k, v in env.items() if k not in (SOCKET_ENV, TOKEN_ENV)}
+        child_env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # never initialise CUDA before a fork
+        log = open(folder / "kernel-zygote.log", "wb")  # noqa: SIM115 - read on failure
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=child_env, start_new_session=True
+            )
+        except OSError as error:
+            log.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise KernelZygoteError(f"could not start the kernel zygote: {error}") from error
+        log.close()
+        assert process.stdin is not None
+        process.stdin.write(token.encode() + b"\n")
+        process.stdin.close()
+        zygote = cls(folder, process, token)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (folder / "ready").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                why = (folder / "kernel-zygote.log").read_text(errors="replace").strip().splitlines()
+                zygote.close()
+                last = (why or ["no output"])[-1][:300]
+                raise KernelZygoteError(f"the kernel zygote did not start: {last}")
+            time.sleep(0.02)
+        return zygote
+
+    def env(self) -> dict[str, str]:
+        """The variables that tell the launcher where to ask for forked kernels."""
+        return {SOCKET_ENV: str(self.socket_path), TOKEN_ENV: self._token}
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> KernelZygote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- the launcher's side ---------------------------------------------------------------------------
+
+
+def forkable(command: Sequence[str]) -> list[str] | None:
+    """The arguments after ``python -I`` when ``command`` is a kernel the zygote can become (``-m
+    ipykernel_launcher ...`` or ``-c CODE``) run by this interpreter; ``None`` otherwise."""
+    if len(command) < 3 or os.path.realpath(command[0]) != os.path.realpath(sys.executable):
+        return None
+    if command[1] != "-I":
+        return None
+    rest = list(command[2:])
+    if rest[:2] == ["-m", "ipykernel_launcher"] or (rest[:1] == ["-c"] and len(rest) >= 2):
+        return rest
+    return None
+
+
+class ForkedKernel:
+    """A kernel the zygote forked into a sandbox: its PID (seen from outside) and a wait for its exit."""
+
+    def __init__(self, pid: int, connection: socket.socket, rest: bytes) -> None:
+        self.pid = pid
+        self._connection = connection
+        self._buffer = rest
+
+    def wait(self) -> int | None:
+        """Block until the kernel exits; its exit status (negative: killed by that signal), or None."""
+        try:
+            self._connection.settimeout(None)
+            while b"\n" not in self._buffer:
+                chunk = self._connection.recv(4096)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+            reply = json.loads(self._buffer.split(b"\n", 1)[0])
+            return int(reply["rc"]) if isinstance(reply, dict) and isinstance(reply.get("rc"), int) else None
+        except (OSError, ValueError):
+            return None
+        finally:
+            self._connection.close()
+
+
+def request_kernel(
+    socket_path: str, token: str, *, sandbox_pid: int, python_args: Sequence[str], env: dict[str, str],
+    workdir: str, cgroup_procs: Sequence[str], file_bytes: int, address_bytes: int,
+    seccomp_bpf: bytes | None, timeout: float = 30.0,
+) -> ForkedKernel:  # fmt: skip
+    """Ask the zygote for a kernel in the sandbox whose placeholder is ``sandbox_pid``. Standard streams
+    are this process's. :class:`KernelZygoteError` when it failed."""
+    request = {
+        "sandbox_pid": sandbox_pid, "args": list(python_args), "env": env, "workdir": workdir,
+        "cgroup_procs": list(cgroup_procs), "file_bytes": file_bytes, "address_bytes": address_bytes,
+        "seccomp": seccomp_bpf.hex() if seccomp_bpf is not None else None,
+    }  # fmt: skip
+    data = token.encode() + b"\n" + json.dumps(request).encode() + b"\n"
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.settimeout(timeout)
+        connection.connect(socket_path)
+        socket.send_fds(connection, [data], [0, 1, 2])
+        buffer = b""
+        while b"\n" not in buffer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                raise KernelZygoteError("the kernel zygote closed the connection without a kernel")
+            buffer += chunk
+        line, rest = buffer.split(b"\n", 1)
+        reply = json.loads(line)
+    except (OSError, ValueError) as error:
+        connection.close()
+        raise KernelZygoteError(f"the kernel zygote did not answer: {error}") from error
+    if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
+        connection.close()
+        raise KernelZygoteError(f"the kernel zygote refused: {str(reply.get('error', reply))[:300]}")
+    return ForkedKernel(int(reply["pid"]), connection, rest)
+
+
+# --- inside the zygote -----------------------------------------------------------------------------
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)
+    ]  # fmt: skip
+
+
+def _drop_privileges(libc: ctypes.CDLL, last: int) -> None:
+    """Every capability set emptied, then ``no_new_privs`` (as bubblewrap's ``--cap-drop ALL``)."""
+    for cap in range(last + 1):
+        _check(libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0), f"dropping capability {cap} from the bounding set")
+    _check(libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities")
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(libc.capset(ctypes.byref(header), data), "capset")
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _load_seccomp(program: bytes) -> None:
+    """Load the BPF program bubblewrap would load (``prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)``)."""
+
+    class _SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    pr_set_seccomp, seccomp_mode_filter = 22, 2
+    _check(_libc().prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0), "seccomp")
+
+
+def _status(proc: int) -> dict[str, str]:
+    """This process's ``/proc/<pid>/status`` through ``proc``, a descriptor of its /proc folder."""
+    fd = os.open("status", os.O_RDONLY, dir_fd=proc)
+    try:
+        text = os.read(fd, 1 << 16).decode()
+    finally:
+        os.close(fd)
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def _verify(proc: int, namespaces: dict[str, str], seccomp: bool) -> None:
+    """Refuse unless this process is in exactly the sandbox's namespaces, with nothing left to escalate.
+
+    ``proc`` is a descriptor of this process's folder in the host's /proc, opened before ``setns``: the
+    sandbox's /proc shows only its own PID namespace, which this process (unlike its children) is not in.
+    """
+    for name, expected in namespaces.items():
+        own = "pid_for_children" if name == "pid" else name  # setns moves only this process's children
+        if os.readlink(f"ns/{own}", dir_fd=proc) != expected:
+            raise RuntimeError(f"not in the sandbox's {name} namespace")
+    status = _status(proc)
+    for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        if int(status.get(key, "1"), 16) != 0:
+            raise RuntimeError(f"{key} is {status.get(key)}, not empty")
+    if status.get("NoNewPrivs") != "1":
+        raise RuntimeError("no_new_privs is not set")
+    if seccomp and status.get("Seccomp") != "2":
+        raise RuntimeError("the seccomp filter is not in place")
+
+
+def _limit(kind: int, value: int) -> None:
+    soft, hard = resource.getrlimit(kind)
+    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    resource.setrlimit(kind, (value, value))
+
+
+def _become_kernel(request: dict, fds: list[int]) -> None:
+    """The kernel itself (inside the sandbox's PID namespace); never returns."""
+    code = 1
+    try:
+        os.setsid()
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        import random
+
+        random.seed()  # a fresh process's seeds, not the zygote's
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        args = request["args"]
+        if args[0] == "-c":
+            import types
+
+            sys.argv = ["-c", *args[2:]]
+            main = types.ModuleType("__main__")  # as ``python -c`` runs it: in a fresh __main__
+            sys.modules["__main__"] = main
+            try:
+                exec(compile(args[1], "<string>", "exec"), main.__dict__)  # noqa: S102 - the sandboxed program
+                code = 0
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        else:
+            from ipykernel import kernelapp
+
+            sys.argv = [str(Path(kernelapp.__file__).parent.parent / "ipykernel_launcher.py"), *args[2:]]
+            kernelapp.launch_new_instance()
+            code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:  # noqa: BLE001 - the kernel's own crash, shown as a new program's would be
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _fork_kernel(connection: socket.socket, buffer: bytes, fds: list[int]) -> None:
+    """In the zygote's fork: enter the sandbox, lock it down, check it, fork the kernel; never returns."""
+    try:
+        request = json.loads(buffer.split(b"\n", 2)[1])
+        libc = _libc()
+        target = int(request["sandbox_pid"])
+        namespaces = {name: os.readlink(f"/proc/{target}/ns/{name}") for name in _NAMESPACES}
+        if namespaces["user"] == os.readlink("/proc/self/ns/user"):
+            raise RuntimeError("the target shares the zygote's user namespace: it is not a sandbox")
+        last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+        proc = os.open(f"/proc/{os.getpid()}", os.O_RDONLY | os.O_DIRECTORY)
+        for procs in request.get("cgroup_procs") or []:  # the sandbox's cgroup: its limits count us too
+            Path(procs).write_text(str(os.getpid()))
+        pidfd = os.pidfd_open(target)
+        try:
+            _check(libc.setns(pidfd, _CLONE_FLAGS), "setns")
+        finally:
+            os.close(pidfd)
+        os.chdir(request["workdir"])
+        _limit(resource.RLIMIT_FSIZE, int(request["file_bytes"]))
+        _limit(resource.RLIMIT_AS, int(request["address_bytes"]))
+        _drop_privileges(libc, last_cap)
+        seccomp = request.get("seccomp")
+        if seccomp:
+            _load_seccomp(bytes.fromhex(seccomp))
+        _verify(proc, namespaces, bool(seccomp))
+        os.close(proc)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote ignores it; this process waits
+        kernel = os.fork()
+        if kernel == 0:
+            connection.close()
+            _become_kernel(request, fds)
+    except BaseException as error:  # noqa: BLE001 - any failure is a refusal: the launcher starts a new program
+        refusal = {"error": f"{type(error).__name__}: {error}"[:400]}
+        with contextlib.suppress(OSError):
+            connection.sendall(json.dumps(refusal).encode() + b"\n")
+        os._exit(0)
+    # Stay (outside the sandbox's PID namespace, so the kernel cannot name this process) to report the
+    # kernel's exit status to the launcher, as a new program's would be.
+    code = None
+    with contextlib.suppress(OSError):
+        connection.sendall(json.dumps({"pid": kernel}).encode() + b"\n")
+        for fd in fds:
+            os.close(fd)
+        code = os.waitstatus_to_exitcode(os.waitpid(kernel, 0)[1])
+    with contextlib.suppress(OSError):
+        connection.sendall(json.dumps({"rc": code}).encode() + b"\n")
+    os._exit(0)
+
+
+def serve(folder: Path) -> None:
+    """The zygote's main loop: preload, say ready, fork once per request that carries the token."""
+    import importlib
+    import threading
+
+    token = sys.stdin.readline().strip().encode()
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from autograder.probe import lazy_dynamo
+
+    lazy_dynamo.defer()
+    import torch
+
+    _ = torch.rand(2, device="meta") < 0.5  # loads the meta decompositions; starts no thread
+    # Python threads would be lost in a fork while holding its locks. (numpy's OpenBLAS starts a native
+    # thread at import; it registers fork handlers, and a fork keeps only the forking thread.)
+    if threading.active_count() != 1:
+        raise SystemExit("the kernel zygote has Python threads after its imports: it cannot fork")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    socket_path = folder / "kernel-zygote.sock"
+    server.bind(str(socket_path))
+    os.chmod(socket_path, 0o600)
+    server.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the kernel, never zombies
+    (folder / "ready").write_text("ready\n")
+    while True:
+        connection, _ = server.accept()
+        fds: list[int] = []
+        try:
+            connection.settimeout(30)
+            buffer, fds, _, _ = socket.recv_fds(connection, 1 << 22, 3)
+            while buffer.count(b"\n") < 2:
+                chunk = connection.recv(1 << 22)
+                if not chunk:
+                    break
+                buffer += chunk
+            if len(fds) != 3 or not secrets.compare_digest(buffer.split(b"\n", 1)[0], token):
+                connection.sendall(b'{"error": "bad token"}\n')
+                raise ValueError("refused")
+            connection.settimeout(None)
+        except (OSError, ValueError):
+            connection.close()
+            for fd in fds:
+                os.close(fd)
+            continue
+        if os.fork() == 0:
+            server.close()
+            _fork_kernel(connection, buffer, fds)
+        connection.close()
+        for fd in fds:
+            os.close(fd)
+        del buffer
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
