@@ -171,7 +171,8 @@ def _processes_with(marker: str) -> list[int]:
 def test_the_kernel_ends_at_once_and_takes_everything_it_started_with_it() -> None:
     """The judge ends each kernel with a terminate, not a polite shutdown request (a second saved per
     submission): a process the student detached from the kernel must still be gone when grading
-    returns."""
+    returns. The kernel is forked into its sandbox from the kernel zygote by default (where a cgroup
+    can be made, as in CI): its parent then lies outside the sandbox's PID namespace."""
     import nbformat
 
     from autograder.grading.synthetic_class import solution_submission, submit
@@ -181,6 +182,8 @@ def test_the_kernel_ends_at_once_and_takes_everything_it_started_with_it() -> No
         "import subprocess\n"
         f"child = subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
         "print('started', child.pid)\n"
+        "import os\n"
+        "print('parent', os.getppid())\n"  # 0: forked into its sandbox (the parent is outside); 1: a program
     )
     with tempfile.TemporaryDirectory(dir="/var/tmp") as base:
         root = make_graded_course(Path(base) / "course", ("masks",))
@@ -192,4 +195,10 @@ def test_the_kernel_ends_at_once_and_takes_everything_it_started_with_it() -> No
     (result,) = report.results
     assert result.status == "graded", result.message  # (the import costs the from-scratch points)
     assert "started" in str(graded.cells[-1].outputs), graded.cells[-1].outputs
+    from autograder.grading.sandbox.cgroups import kernel_cgroup
+
+    cgroup, _ = kernel_cgroup(2**30, 64)
+    if cgroup is not None:  # forked kernels need one (root, as in CI)
+        cgroup.remove()
+        assert "parent 0" in str(graded.cells[-1].outputs), "the kernel was not forked into its sandbox"
     assert _processes_with(marker) == []

@@ -4,8 +4,11 @@ It builds a synthetic class (the solution and every catalogue entry of an assign
 :mod:`autograder.grading.synthetic_class`) in a throwaway course and grades it in each configuration in
 turn, in one run, regrading everything each time:
 
-* one worker starting a new ``nbgrader`` process per submission (the grader before the zygote),
-* one worker forking each run from the preloaded nbgrader process (:mod:`~autograder.grading.zygote`),
+* one worker starting a new ``nbgrader`` process and a new kernel program per submission (the grader
+  before the zygotes),
+* one worker forking each run from the preloaded nbgrader process (:mod:`~autograder.grading.zygote`)
+  and each kernel from the preloaded kernel process
+  (:mod:`~autograder.grading.sandbox.kernel_zygote`),
 * all local cores, forking likewise,
 * a two-worker Dask cluster on loopback (:mod:`~autograder.grading.cluster`), where it is installed.
 

@@ -207,7 +207,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-preload",
         action="store_true",
-        help="start a new nbgrader process per submission instead of forking a preloaded one (slower)",
+        help="start a new nbgrader process and a new kernel program per submission instead of forking "
+        "preloaded ones (slower)",
     )
     # Grading on a Dask cluster (autograder.grading.cluster): the flag, else DASK_SCHEDULER_ADDRESS,
     # else c.ClusterGrading.scheduler in the course's nbgrader_config.py; none of them: local.

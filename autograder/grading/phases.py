@@ -20,8 +20,8 @@ ENV = "AUTOGRADER_PHASES"
 PHASES: dict[str, str] = {
     "preflight": "checking the submission before anything runs",
     "nbgrader start": "starting nbgrader (a forked or new process), its first pass over the notebook",
-    "kernel start": "starting the sandboxed kernel until the first cell runs",
-    "setup cell": "the assignment's locked setup cell in the kernel (it imports torch)",
+    "kernel start": "making the sandbox and starting the kernel in it (forked or a new program)",
+    "setup cell": "the assignment's locked setup cell in the kernel (it imports torch, unless forked)",
     "student cells": "the student's own cells in the kernel",
     "judge": "the test cells, judged outside the kernel",
     "nbgrader finish": "stopping the kernel, saving the grades and the autograded notebook",
