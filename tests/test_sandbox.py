@@ -9,6 +9,7 @@ is, and the launcher's status must say so. Cost: about 15 s in all (each sandbox
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -500,8 +501,15 @@ def _forked_classroom(classroom: dict) -> None:
 def test_a_forked_kernel_holds_nothing_of_the_grader(classroom: dict) -> None:
     _forked_classroom(classroom)
     code = r"""
-import json, os, sys, gc
+import json, os, sys, gc, hashlib
+frame, seen = sys._getframe(), []
+while frame is not None:  # what the zygote's frames, which the fork inherited, still hold
+    for value in list(frame.f_locals.values()):
+        if isinstance(value, (bytes, str)):
+            seen.append(hashlib.sha256(value if isinstance(value, bytes) else value.encode()).hexdigest())
+    frame = frame.f_back
 print("REPORT" + json.dumps({
+    "stack": seen,
     "env": sorted(k for k in os.environ if "ZYGOTE" in k or k == "DROPOUT_SANDBOX_STATUS"),
     "modules": sorted(m for m in sys.modules if m.startswith(("autograder.grading", "autograder.checks"))),
     "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
@@ -512,6 +520,8 @@ print("REPORT" + json.dumps({
     result, _ = _sandbox(classroom, code)
     report = _report(result)
     assert report["env"] == [], "the zygote's address and token never reach the sandbox"
+    token = classroom["env"]["AUTOGRADER_KERNEL_ZYGOTE_TOKEN"]
+    assert hashlib.sha256(token.encode()).hexdigest() not in report["stack"], "the token is not on the stack"
     assert report["modules"] == [], "no grading code (the checks, the pipeline) in the kernel's memory"
     assert report["fds"] == [0, 1, 2, 3], "only its standard streams (3: the listing's own descriptor)"
     assert report["main"] is None and report["parent"] == 0  # a fresh __main__; its parent is outside

@@ -354,7 +354,8 @@ def _become_kernel(request: dict, fds: list[int]) -> None:
 def _fork_kernel(connection: socket.socket, buffer: bytes, fds: list[int]) -> None:
     """In the zygote's fork: enter the sandbox, lock it down, check it, fork the kernel; never returns."""
     try:
-        request = json.loads(buffer.split(b"\n", 2)[1])
+        request = json.loads(buffer.split(b"\n", 1)[0])
+        del buffer
         libc = _libc()
         target = int(request["sandbox_pid"])
         namespaces = {name: os.readlink(f"/proc/{target}/ns/{name}") for name in _NAMESPACES}
@@ -448,7 +449,10 @@ def serve(folder: Path) -> None:
             continue
         if os.fork() == 0:
             server.close()
-            _fork_kernel(connection, buffer, fds)
+            # The kernel will inherit this stack: leave it no reference to the token (the socket it
+            # opens is out of the sandbox's sight anyway).
+            data, buffer, token = buffer.split(b"\n", 1)[1], b"", b""
+            _fork_kernel(connection, data, fds)
         connection.close()
         for fd in fds:
             os.close(fd)
