@@ -349,9 +349,10 @@ def handle_attached(namespace: dict) -> Reply:
     literal (a request carrying a layer's weights), while the message's metadata is parsed once, with
     the message, as JSON."""
     try:
-        from IPython import get_ipython
+        import builtins
 
-        text = get_ipython().kernel.get_parent("shell")["metadata"][METADATA_KEY]
+        shell = builtins.get_ipython()  # IPython puts it there; the probe imports only torch and the stdlib
+        text = shell.kernel.get_parent("shell")["metadata"][METADATA_KEY]
         if not isinstance(text, str):
             raise TypeError(f"the request is a {type(text).__name__}, not text")
     except Exception as error:  # noqa: BLE001 - answered like any failed request
