@@ -50,7 +50,8 @@ def capacity_rows(
         rows.append(
             (
                 f"workers to grade it in {deadline} min",
-                f"{workers:,} ({machines:,} machines of {cores_per_machine} cores)",
+                f"{workers:,} ({machines:,} {'machine' if machines == 1 else 'machines'} of "
+                f"{cores_per_machine} cores)",
             )
         )
     scheduler_s = submissions * figures.scheduler_s_per_task
