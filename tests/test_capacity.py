@@ -19,7 +19,7 @@ def test_the_table_follows_from_the_figures() -> None:
     assert _value(rows, "submissions") == "2,000"
     assert _value(rows, "worker-minutes") == "100"  # 2,000 x 3 s
     assert _value(rows, "workers to grade it in 10 min") == "10 (2 machines of 8 cores)"
-    assert _value(rows, "workers to grade it in 100 min") == "1 (1 machines of 8 cores)"
+    assert _value(rows, "workers to grade it in 100 min") == "1 (1 machine of 8 cores)"
     assert _value(rows, "scheduler time") == "0.1 min"  # 2,000 x 2 ms
     assert _value(rows, "time to record") == "0.7 min"  # 2,000 / 50 per s = 40 s
     assert _value(rows, "workers beyond which") == "150"  # 50 writes/s x 3 s per submission
