@@ -493,13 +493,8 @@ def test_an_instructor_who_is_not_root_gets_the_same_sandbox(
 
 
 # -- forked kernels only (autograder/grading/sandbox/kernel_zygote.py) -----------------------------------
-def _forked_classroom(classroom: dict) -> None:
-    if not classroom["forked"]:
-        pytest.skip("about forked kernels only")
-
-
+@pytest.mark.parametrize("classroom", ["forked"], indirect=True)
 def test_a_forked_kernel_holds_nothing_of_the_grader(classroom: dict) -> None:
-    _forked_classroom(classroom)
     code = r"""
 import json, os, sys, gc, hashlib
 frame, seen = sys._getframe(), []
@@ -527,8 +522,8 @@ print("REPORT" + json.dumps({
     assert report["main"] is None and report["parent"] == 0  # a fresh __main__; its parent is outside
 
 
+@pytest.mark.parametrize("classroom", ["forked"], indirect=True)
 def test_a_forked_kernel_reports_its_exit_status(classroom: dict) -> None:
-    _forked_classroom(classroom)
     result, _ = _sandbox(classroom, "import sys; print('REPORT{}'); sys.exit(7)")
     assert result.returncode == 7
 
