@@ -27,15 +27,15 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from .sandbox.kernel_zygote import PreloadedProcess
 
 # What an ``nbgrader autograde`` run with the judge imports: loaded once, before any fork.
 PRELOAD = (
@@ -65,7 +65,6 @@ PRELOAD = (
     "sqlalchemy.dialects.postgresql",
 )
 
-START_TIMEOUT_S = 120.0
 # Names a file where a fork writes the modules its run imported beyond the preloaded ones.
 IMPORTS_ENV = "AUTOGRADER_ZYGOTE_IMPORTS"
 
@@ -115,52 +114,19 @@ class Forked:
             self._connection.close()
 
 
-class Zygote:
+class Zygote(PreloadedProcess):
     """The preloaded process. Start it with :meth:`start`; fork runs with :meth:`spawn`; :meth:`close`."""
 
-    def __init__(self, folder: Path, process: subprocess.Popen[bytes], token: str) -> None:
-        self.folder = folder
-        self.socket_path = folder / "zygote.sock"
-        self._process = process
-        self._token = token
+    SOCKET = "zygote.sock"
+    Error = ZygoteError
+    WHAT = "the zygote"
 
     @classmethod
     def start(cls, env: dict[str, str], *, prefix: Sequence[str] = ()) -> Zygote:
         """Start a zygote with ``env`` (``prefix`` wraps its command, e.g. an offline network namespace)
         and wait until it has imported everything; :class:`ZygoteError` when it cannot."""
-        folder = Path(tempfile.mkdtemp(prefix="dropout-zygote-"))
-        folder.chmod(0o700)
-        token = secrets.token_hex(32)
         command = [*prefix, sys.executable, "-I", "-m", "autograder.grading.zygote"]
-        command.append(str(folder / "zygote.sock"))
-        # The zygote must never initialise CUDA: its forks could not use it. NVML answers "is there a GPU"
-        # without initialising it.
-        child_env = {**env, "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
-        log = open(folder / "zygote.log", "wb")  # noqa: SIM115 - the zygote's stderr, read on failure
-        try:
-            process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=child_env, start_new_session=True
-            )
-        except OSError as error:
-            log.close()
-            shutil.rmtree(folder, ignore_errors=True)
-            raise ZygoteError(f"could not start the zygote: {error}") from error
-        log.close()
-        assert process.stdin is not None
-        process.stdin.write(token.encode() + b"\n")
-        process.stdin.close()
-        zygote = cls(folder, process, token)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (folder / "ready").exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                why = (folder / "zygote.log").read_text(errors="replace").strip().splitlines()
-                zygote.close()
-                raise ZygoteError(f"the zygote did not start: {(why or ['no output'])[-1][:300]}")
-            time.sleep(0.02)
-        return zygote
-
-    def alive(self) -> bool:
-        return self._process.poll() is None
+        return cls._launch(command, env, "dropout-zygote-")
 
     def spawn(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str], output: Path) -> Forked:
         """Fork a run of ``nbgrader argv...`` in ``cwd`` with exactly ``env``, its output in ``output``."""
@@ -187,21 +153,6 @@ class Zygote:
         except ZygoteError:
             connection.close()
             raise
-
-    def close(self) -> None:
-        """Stop the zygote (its running forks are in their own sessions and finish on their own)."""
-        if self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout=10)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> Zygote:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # --- inside the zygote process -------------------------------------------------------------------
@@ -294,4 +245,4 @@ def serve(socket_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    serve(Path(sys.argv[1]) / Zygote.SOCKET)

@@ -8,15 +8,15 @@ The sandbox itself is still made by bubblewrap, exactly as for a new program (:m
 :mod:`.bwrap_view`: the same file view, private copy, tmpfs sizes, namespaces and cgroup); only the
 program bubblewrap runs is a placeholder that waits. For each kernel the launcher asks the zygote, and
 
-1. the zygote checks the request's token and forks; it never reads the request itself, so nothing of
-   one submission's request is left in the memory the next fork copies;
+1. the zygote checks the request's token and forks; it never parses the request itself and drops its
+   copy at once (the fork that serves it parses it);
 2. the fork joins the placeholder's cgroup, then all its namespaces at once (``setns`` on a pidfd:
    user, mount, PID, network, IPC, UTS and cgroup), which also makes the sandbox's root its root;
 3. it takes the working folder, the file-size and address-space limits, drops every capability
    (bounding, ambient, permitted, effective, inheritable), sets ``no_new_privs`` and loads the same
    seccomp filter bubblewrap installs (:mod:`.seccomp_filter`, built with libseccomp);
-4. it checks all of that in ``/proc/self/status`` and the namespace links, and refuses (the launcher
-   then starts a new program as before) when anything differs;
+4. it checks all of that in its host ``/proc`` entry (``status`` and the namespace links), and refuses
+   (the launcher then starts a new program as before) when anything differs;
 5. it forks once more, so the kernel is inside the sandbox's PID namespace, killed with it; the kernel
    gets the launcher's standard streams and environment, a new session and fresh random seeds, and
    runs ``ipykernel`` (or ``python -c CODE``, which the sandbox's tests use).
@@ -47,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 SOCKET_ENV = "AUTOGRADER_KERNEL_ZYGOTE"
 TOKEN_ENV = "AUTOGRADER_KERNEL_ZYGOTE_TOKEN"
@@ -77,58 +78,60 @@ class KernelZygoteError(RuntimeError):
     """The kernel zygote could not start, or could not fork a kernel into a sandbox."""
 
 
-class KernelZygote:
-    """The preloaded kernel process of one grading run: :meth:`start`, :meth:`env`, :meth:`close`."""
+class PreloadedProcess:
+    """A grader's helper process that imports once and then forks on request: started with a random
+    token on its standard input, answering on a Unix socket in a private (0700) folder, ready once it
+    writes ``ready`` there. :class:`KernelZygote` and the nbgrader zygote
+    (:class:`autograder.grading.zygote.Zygote`) are both made this way."""
+
+    SOCKET = "preloaded.sock"  # the socket's name in the folder
+    Error: type[RuntimeError] = RuntimeError  # what :meth:`_launch` raises
+    WHAT = "the preloaded process"  # its name in messages
 
     def __init__(self, folder: Path, process: subprocess.Popen[bytes], token: str) -> None:
         self.folder = folder
-        self.socket_path = folder / "kernel-zygote.sock"
+        self.socket_path = folder / self.SOCKET
         self._process = process
         self._token = token
 
     @classmethod
-    def start(cls, env: dict[str, str]) -> KernelZygote:
-        """Start it with the kernels' environment ``env``; :class:`KernelZygoteError` when it cannot."""
-        folder = Path(tempfile.mkdtemp(prefix="dropout-kernel-zygote-"))
+    def _launch(cls, command: Sequence[str], env: dict[str, str], prefix: str) -> Self:
+        """Start ``command`` + the private folder (its one argument) with ``env`` (CUDA is never
+        initialised before a fork) and wait until it is ready; :attr:`Error` when it cannot."""
+        folder = Path(tempfile.mkdtemp(prefix=prefix))
         folder.chmod(0o700)
         token = secrets.token_hex(32)
-        # Run as a script, not as ``-m autograder.grading.sandbox...``: its forks are the students'
-        # kernels, which must not hold the grading package (the checks, the pipeline) in memory.
-        command = [sys.executable, "-I", __file__, str(folder)]
-        child_env = {k: v for k, v in env.items() if k not in (SOCKET_ENV, TOKEN_ENV)}
-        child_env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # never initialise CUDA before a fork
-        log = open(folder / "kernel-zygote.log", "wb")  # noqa: SIM115 - read on failure
+        child_env = {**env, "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # NVML answers without initialising CUDA
+        log_path = folder / "process.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - its output, read on failure
         try:
             process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=child_env, start_new_session=True
-            )
+                [*command, str(folder)], stdin=subprocess.PIPE, stdout=log, stderr=log, env=child_env,
+                start_new_session=True,
+            )  # fmt: skip
         except OSError as error:
             log.close()
             shutil.rmtree(folder, ignore_errors=True)
-            raise KernelZygoteError(f"could not start the kernel zygote: {error}") from error
+            raise cls.Error(f"could not start {cls.WHAT}: {error}") from error
         log.close()
         assert process.stdin is not None
         process.stdin.write(token.encode() + b"\n")
         process.stdin.close()
-        zygote = cls(folder, process, token)
+        started = cls(folder, process, token)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (folder / "ready").exists():
             if process.poll() is not None or time.monotonic() > deadline:
-                why = (folder / "kernel-zygote.log").read_text(errors="replace").strip().splitlines()
-                zygote.close()
-                last = (why or ["no output"])[-1][:300]
-                raise KernelZygoteError(f"the kernel zygote did not start: {last}")
+                why = log_path.read_text(errors="replace").strip().splitlines()
+                started.close()
+                raise cls.Error(f"{cls.WHAT} did not start: {(why or ['no output'])[-1][:300]}")
             time.sleep(0.02)
-        return zygote
-
-    def env(self) -> dict[str, str]:
-        """The variables that tell the launcher where to ask for forked kernels."""
-        return {SOCKET_ENV: str(self.socket_path), TOKEN_ENV: self._token}
+        return started
 
     def alive(self) -> bool:
         return self._process.poll() is None
 
     def close(self) -> None:
+        """Stop it (forks already made are in their own sessions and finish on their own)."""
         if self._process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
@@ -136,11 +139,31 @@ class KernelZygote:
                 self._process.wait(timeout=10)
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> KernelZygote:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class KernelZygote(PreloadedProcess):
+    """The preloaded kernel process of one grading run: :meth:`start`, :meth:`env`, :meth:`close`."""
+
+    SOCKET = "kernel-zygote.sock"
+    Error = KernelZygoteError
+    WHAT = "the kernel zygote"
+
+    @classmethod
+    def start(cls, env: dict[str, str]) -> KernelZygote:
+        """Start it with the kernels' environment ``env``; :class:`KernelZygoteError` when it cannot."""
+        # Run as a script, not as ``-m autograder.grading.sandbox...``: its forks are the students'
+        # kernels, which must not hold the grading package (the checks, the pipeline) in memory.
+        child_env = {k: v for k, v in env.items() if k not in (SOCKET_ENV, TOKEN_ENV)}
+        return cls._launch([sys.executable, "-I", __file__], child_env, "dropout-kernel-zygote-")
+
+    def env(self) -> dict[str, str]:
+        """The variables that tell the launcher where to ask for forked kernels."""
+        return {SOCKET_ENV: str(self.socket_path), TOKEN_ENV: self._token}
 
 
 # --- the launcher's side ---------------------------------------------------------------------------
@@ -299,7 +322,9 @@ def _verify(proc: int, namespaces: dict[str, str], seccomp: bool) -> None:
         raise RuntimeError("the seccomp filter is not in place")
 
 
-def _limit(kind: int, value: int) -> None:
+def cap_rlimit(kind: int, value: int) -> None:
+    """Set the soft and hard ``kind`` limit to ``value``, or to the hard limit when that is lower (the
+    launcher uses it too: this module imports only the standard library, so it can run as a script)."""
     soft, hard = resource.getrlimit(kind)
     value = value if hard == resource.RLIM_INFINITY else min(value, hard)
     resource.setrlimit(kind, (value, value))
@@ -374,8 +399,8 @@ def _fork_kernel(connection: socket.socket, buffer: bytes, fds: list[int]) -> No
         finally:
             os.close(pidfd)
         os.chdir(request["workdir"])
-        _limit(resource.RLIMIT_FSIZE, int(request["file_bytes"]))
-        _limit(resource.RLIMIT_AS, int(request["address_bytes"]))
+        cap_rlimit(resource.RLIMIT_FSIZE, int(request["file_bytes"]))
+        cap_rlimit(resource.RLIMIT_AS, int(request["address_bytes"]))
         _drop_privileges(libc, last_cap)
         seccomp = request.get("seccomp")
         if seccomp:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .bwrap_view import WORK, View, bwrap_arguments
 from .cgroups import KernelCgroup, kernel_cgroup
-from .kernel_zygote import SOCKET_ENV, TOKEN_ENV, ForkedKernel, forkable, request_kernel
+from .kernel_zygote import SOCKET_ENV, TOKEN_ENV, ForkedKernel, cap_rlimit, forkable, request_kernel
 from .limits import Limits
 from .private_copy import SubmissionFiles, collect
 from .seccomp_filter import seccomp_program
@@ -168,9 +168,9 @@ def _kernel_pid(sandbox_init: int) -> int:
     return sandbox_init
 
 
-def _end_with(kernel: ForkedKernel, process: subprocess.Popen, result: dict) -> None:
-    """When the forked kernel exits: keep its exit status in ``result`` and kill the sandbox (bwrap, and
-    with it every process left in the sandbox)."""
+def _end_with(kernel: ForkedKernel, process: subprocess.Popen, result: dict) -> threading.Thread:
+    """When the forked kernel exits: keep its exit status in ``result["rc"]`` and kill the sandbox
+    (bwrap, and with it every process left in the sandbox). The watching thread, started."""
 
     def watch() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # jupyter's signals go to the main thread
@@ -179,7 +179,9 @@ def _end_with(kernel: ForkedKernel, process: subprocess.Popen, result: dict) -> 
         finally:
             process.kill()
 
-    threading.Thread(target=watch, daemon=True).start()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
 
 
 def _placeholder_pid(init: int, timeout: float = 10.0) -> int:
@@ -195,12 +197,6 @@ def _placeholder_pid(init: int, timeout: float = 10.0) -> int:
     raise NotStarted("the sandbox's placeholder did not start")
 
 
-def _limit(kind: int, value: int) -> None:
-    soft, hard = resource.getrlimit(kind)
-    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-    resource.setrlimit(kind, (value, value))
-
-
 class ForkRefused(Exception):
     """The kernel zygote could not put a kernel in the sandbox; start the kernel as a new program."""
 
@@ -214,8 +210,8 @@ def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: L
         if cgroup is not None:
             cgroup.join()
         # Also per process: one huge allocation is a MemoryError in its cell, not a killed kernel.
-        _limit(resource.RLIMIT_FSIZE, limits.max_file_mb * 2**20)
-        _limit(resource.RLIMIT_AS, limits.memory_mb * 2**20)
+        cap_rlimit(resource.RLIMIT_FSIZE, limits.max_file_mb * 2**20)
+        cap_rlimit(resource.RLIMIT_AS, limits.memory_mb * 2**20)
 
     errors = bytearray()
     err_read, err_write = os.pipe()
@@ -231,6 +227,7 @@ def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: L
     relay.start()
     target: dict[str, int] = {}
     kernel_result: dict[str, int | None] = {}
+    watcher: threading.Thread | None = None  # a forked kernel's (see _end_with)
 
     def forward(signum: int, _frame: object) -> None:
         if signum == signal.SIGINT:
@@ -270,7 +267,7 @@ def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: L
                 os.close(status_read)
                 relay.join(timeout=2)
                 raise ForkRefused(str(error)) from error
-            _end_with(forked, process, kernel_result)
+            watcher = _end_with(forked, process, kernel_result)
     status.write(kernel="started", **started)
     while True:
         try:
@@ -281,12 +278,8 @@ def _run(argv: list[str], fds: list[int], cgroup: KernelCgroup | None, limits: L
     if status_pipe is not None:
         os.close(status_pipe[0])
     relay.join(timeout=2)
-    if attach is not None:  # the forked kernel's own exit status, as a new program would report it
-        deadline = threading.Event()
-        for _ in range(100):
-            if "rc" in kernel_result:
-                break
-            deadline.wait(0.02)
+    if watcher is not None:  # the forked kernel's own exit status, as a new program would report it
+        watcher.join(timeout=2)  # it dies with the sandbox, so its status comes at once
         kernel_code = kernel_result.get("rc")
         if kernel_code is not None:
             code = kernel_code
@@ -362,7 +355,7 @@ def launch(command: Sequence[str], hide: Sequence[str], limits: Limits, *, isola
                 "seccomp_bpf": _read_all(seccomp_fd) if seccomp_fd is not None else None,
             }  # fmt: skip
 
-            def attach(init: int) -> int:
+            def attach(init: int) -> ForkedKernel:
                 return request_kernel(*zygote, sandbox_pid=_placeholder_pid(init), **request)
 
             argv = [bwrap_path(), *bwrap_arguments(view), *unset, "--", *_PLACEHOLDER]
