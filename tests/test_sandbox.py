@@ -556,10 +556,13 @@ def test_without_a_live_zygote_the_kernel_starts_as_a_new_program(tmp_path: Path
     started.close()
     (tmp_path / "alice").mkdir()
     status = tmp_path / "status.jsonl"
-    argv = [*launcher_argv(Limits(memory_mb=2048)), sys.executable, "-I", "-c", "print('ran')"]
+    code = "import os; print('ran', sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"
+    argv = [*launcher_argv(Limits(memory_mb=2048)), sys.executable, "-I", "-c", code]
     result = subprocess.run(argv, cwd=tmp_path / "alice", capture_output=True, text=True, timeout=120,
                             env={**os.environ, STATUS_ENV: str(status), **env})  # fmt: skip
     assert result.returncode == 0 and "ran" in result.stdout, result.stderr[-2000:]
+    # The fallback's sandbox gets the same descriptors as a first start: none left from the refused one
+    assert result.stdout.split("ran", 1)[1].strip() == "[0, 1, 2, 3]", result.stdout
     lines = read_status(tmp_path)
     assert lines[-1]["kernel"] == "started" and "forked" not in lines[-1]["isolation"]
     assert "no forked kernel" in result.stderr

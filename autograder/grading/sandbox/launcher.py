@@ -367,9 +367,10 @@ def launch(command: Sequence[str], hide: Sequence[str], limits: Limits, *, isola
                 for fd in fds:  # bwrap read the files and the filter: read them again from the start
                     if fd != status_write:
                         os.lseek(fd, 0, os.SEEK_SET)
+                refused_status = status_write  # closed by _run: bwrap's second start gets a new pipe
                 status_read, status_write = os.pipe()
                 view.status_fd = status_write
-                fds = [fd for fd in fds if fd not in (view.status_fd,)] + [status_write]
+                fds = [fd for fd in fds if fd != refused_status] + [status_write]
         argv = [bwrap_path(), *bwrap_arguments(view), *unset, "--", *inner]
         return _run(argv, fds, cgroup, limits, (status_read, status_write), status, started)
     finally:
