@@ -6,10 +6,9 @@ that owns the kernel client (:meth:`KernelTransport.request`), sent as the const
 the request's JSON in the message's metadata (:data:`autograder.probe.METADATA_KEY`; in the code it
 would cost IPython about 30 ms per 100 KB to tokenize), and the reply is read from the
 ``execute_result`` / ``display_data`` of MIME type :data:`autograder.probe.MIME` that answers *that*
-request. Everything else the kernel prints meanwhile
-is dropped. A reply that does not come before the time limit interrupts the kernel and fails the
-check; a kernel that died fails it with a message saying so. Nothing here parses the reply: that is
-:func:`autograder.checks.remote.parse_reply`'s job.
+request. Everything else the kernel prints meanwhile is dropped. A reply that does not come before the
+time limit interrupts the kernel and fails the check; a kernel that died fails it with a message saying
+so. Nothing here parses the reply: that is :func:`autograder.checks.remote.parse_reply`'s job.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ PRELOAD = (
     "IPython",
     "IPython.core.interactiveshell",
     "autograder.probe",
-    "autograder.probe.lazy_dynamo",
+    "autograder.probe.lazy_dynamo",  # the setup cell imports it (it defers nothing: dynamo is loaded)
     # Imported by every ``Optimizer.step`` (the practice assignment trains): about a second per kernel
     # otherwise. Importing it starts no thread.
     "torch._dynamo",
@@ -438,9 +438,6 @@ def serve(folder: Path) -> None:
     token = sys.stdin.readline().strip().encode()
     for name in PRELOAD:
         importlib.import_module(name)
-    from autograder.probe import lazy_dynamo
-
-    lazy_dynamo.defer()
     import torch
 
     _ = torch.rand(2, device="meta") < 0.5  # loads the meta decompositions; starts no thread
