@@ -10,8 +10,15 @@ import os
 
 c = get_config()  # noqa: F821 - provided by nbgrader's config loader
 
-_root = os.path.dirname(os.path.abspath(__file__))
-_workspace = os.path.abspath(os.environ.get("DROPOUT_COURSE_WORKSPACE", os.path.join(_root, "instructor")))
+# Both resolved once, here: nbgrader joins the folders below onto the root, and ``..`` in a path is
+# walked on the real folders, so a relative path between two unresolved ones (a root or workspace
+# reached through a link) would lead somewhere else.
+_root = os.path.dirname(os.path.realpath(__file__))
+_workspace = os.path.realpath(os.environ.get("DROPOUT_COURSE_WORKSPACE") or os.path.join(_root, "instructor"))
+if "DROPOUT_COURSE_WORKSPACE" in os.environ:
+    # A relative workspace means relative to where the instructor ran the command: every process this
+    # one starts (nbgrader runs, workers, other folders) must read the same folder.
+    os.environ["DROPOUT_COURSE_WORKSPACE"] = _workspace
 # nbgrader joins these onto the course root; a relative path keeps its path patterns working.
 _rel = os.path.relpath(_workspace, _root)
 os.makedirs(_workspace, exist_ok=True)  # the SQLite gradebook cannot be created in a missing folder
@@ -41,3 +48,8 @@ c.Execute.timeout = 120
 from autograder.grading.nbgrader_plugins import configure  # noqa: E402
 
 configure(c)
+# The course is graded by `python -m autograder grade` only (preflight, sandbox, judge): plain
+# `nbgrader autograde` and the formgrader's autograde button are refused before anything runs.
+from autograder.grading.grading_route import refuse_other_routes  # noqa: E402
+
+refuse_other_routes(c)

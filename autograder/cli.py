@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "autograder.grading.classroom",
         "autograde every submission of an assignment in parallel, sandboxed, with a summary",
     ),
+    "doctor": (
+        "autograder.grading.doctor",
+        "check that this machine and course can grade: workspace, gradebook, assignments, sandbox",
+    ),
     "export": (
         "autograder.grading.lms_export",
         "write the gradebook for a learning management system (Canvas's gradebook CSV by default)",

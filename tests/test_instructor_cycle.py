@@ -1,6 +1,8 @@
 """The instructor's cycle exactly as documented (book/instructors.md), with the repository's
-nbgrader_config.py: generate, zip_collect, autograde, generate_feedback, export, in a temporary
-workspace (DROPOUT_COURSE_WORKSPACE) so the real instructor/ folder and exercises/ are untouched.
+nbgrader_config.py: generate, zip_collect, ``python -m autograder grade``, generate_feedback, export, in
+a temporary workspace (DROPOUT_COURSE_WORKSPACE) so the real instructor/ folder and exercises/ are
+untouched. Plain ``nbgrader autograde``, which the course refuses, is tried on the way and changes
+nothing (tests/test_grading_routes.py tries each route on its own).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from autograder.grading.catalogue import entries
 from autograder.grading.course import EXERCISES, ROOT, nbgrader_env
 
 
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
 def _nbgrader(*args: str, env: dict[str, str]) -> str:
-    command = [sys.executable, "-m", "nbgrader", *args]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = _run([sys.executable, "-m", "nbgrader", *args], env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -48,7 +53,16 @@ def test_documented_cycle_on_the_masks_assignment(tmp_path: Path) -> None:
 
     _nbgrader("zip_collect", "masks", env=env)
     assert (workspace / "submitted/alice/masks/masks.ipynb").exists()
-    _nbgrader("autograde", "masks", "--create", env=env)
+    gradebook = (workspace / "gradebook.db").read_bytes()
+
+    refused = _run([sys.executable, "-m", "nbgrader", "autograde", "masks", "--create"], env)
+    assert refused.returncode != 0
+    assert "`python -m autograder grade masks`" in refused.stdout + refused.stderr
+    assert (workspace / "gradebook.db").read_bytes() == gradebook
+    assert not (workspace / "autograded").exists()
+
+    graded = _run([sys.executable, "-m", "autograder", "grade", "masks"], env)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
     _nbgrader("generate_feedback", "masks", env=env)
     assert (workspace / "feedback/bob/masks/masks.html").exists()
     _nbgrader("export", "--to", str(workspace / "grades.csv"), env=env)

@@ -22,6 +22,7 @@ Re-running grades only new or changed submissions (:mod:`~autograder.grading.sta
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sys
@@ -32,11 +33,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 
-from .course import ROOT, Course, load_course, nbgrader_env, socket_dirs, sqlite_path, uses_tcp
+from .course import ROOT, Course, instructor_paths, load_course, nbgrader_env, uses_tcp
+from .doctor import check_before_grading
 from .gradebook import AssignmentCells, registered_cells
 from .gradebook_writer import record_pending
 from .report import export_gradebook, format_report, write_csv
-from .results import ClassReport, StudentResult, fingerprint
+from .results import ClassReport, FaultWatch, StudentResult, fingerprint, grader_error
 from .run_submission import GradingSetup, grade_student
 from .sandbox import (
     Limits,
@@ -45,6 +47,7 @@ from .sandbox import (
     offline_command,
     write_kernelspec,
 )  # fmt: skip
+from .sandbox.cgroups import cgroup_available
 from .sandbox.kernel_zygote import KernelZygote, KernelZygoteError
 from .state import load_state, save_result, split_by_change
 from .zygote import Zygote, ZygoteError
@@ -79,18 +82,55 @@ def grader_paths() -> list[Path]:
     return [path for path in (package / "checks", package / "grading", ROOT / "solutions") if path.exists()]
 
 
+def _needed_by_kernels(path: Path, course: Course) -> bool:
+    """Whether hiding ``path`` would hide what kernels run: the course root itself, or a folder that
+    holds this package or the interpreter (a workspace set to the repository or one of its parents)."""
+    needed = [ROOT / "autograder", Path(sys.prefix), Path(sys.executable).resolve().parent]
+    return path == course.root or any(item == path or path in item.parents for item in needed)
+
+
 @contextmanager
 def grading_setup(
     course: Course, assignment: str, cells: AssignmentCells, limits: Limits, isolate: bool,
-    preload: bool = True,
+    preload: bool = True, owned: tuple[Path, ...] = (), also_hide: tuple[str, ...] = (),
 ) -> Iterator[GradingSetup]:  # fmt: skip
     """The :class:`GradingSetup` every submission of a run shares: the sandboxed kernelspec (hiding the
     course's instructor data, gradebook and grader code), nbgrader's environment and, with ``preload``,
     the preloaded nbgrader process runs fork from. Local grading and each cluster worker
-    (:mod:`~autograder.grading.worker_task`) make it the same way."""
+    (:mod:`~autograder.grading.worker_task`) make it the same way.
+
+    Nothing outlives the run: the run's private folder (the kernelspec, and nbgrader's ``TMPDIR``, where
+    jupyter writes connection files) and the preloaded processes go when it ends. When this process
+    dies instead (SIGKILL), the preloaded processes end by themselves, and the nbgrader zygote (else the
+    kernel zygote) removes the run's folder and ``owned`` (the caller's folders: a worker's throwaway
+    course). SIGTERM, in the main thread where nothing handles it already, ends the runs in flight,
+    removes the folders and then ends this process as SIGTERM does
+    (:func:`~autograder.grading.zygote.end_runs_now`).
+
+    ``also_hide``: more folders the kernels must not see (a cluster worker's: the instructor's folders
+    as the instructor's machine names them, where the worker shares its file systems)."""
+    import signal
+    import threading
+
+    import psutil  # noqa: F401 - imported now, not in the signal handler (end_runs_now uses it)
+
+    from .zygote import end_runs_now
+
     kernels = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
+    scratch = kernels / "tmp"  # nbgrader's TMPDIR: what a killed run leaves there goes with the run
+    scratch.mkdir(mode=0o700)
     zygote: Zygote | None = None
     kernel_zygote: KernelZygote | None = None
+
+    def end_on_sigterm(signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        end_runs_now([kernels, *owned])
+        os.kill(os.getpid(), signal.SIGTERM)  # the default action now: this process ends here
+
+    handled = threading.current_thread() is threading.main_thread()
+    handled = handled and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if handled:
+        signal.signal(signal.SIGTERM, end_on_sigterm)
     try:
         isolated, isolation = isolation_available(limits) if isolate else (False, "isolation turned off")
         offline = False
@@ -101,20 +141,23 @@ def grading_setup(
                 offline, why = network_isolation_available()
                 if not offline:
                     isolation += f"; {why}"
-        hide = [course.source, course.submitted, course.autograded, course.feedback, course.workspace]
-        hide += [course.root / ".git", *socket_dirs(course.db_url), *grader_paths()]
-        sqlite = sqlite_path(course.db_url)
-        if sqlite is not None:
-            hide.append(sqlite.parent if sqlite.parent != course.root else sqlite)
+        hide = [*instructor_paths(course), *grader_paths(), scratch, *(Path(path) for path in also_hide)]
         env = nbgrader_env()
-        kernel_zygote = start_kernel_zygote(env) if preload and isolated else None
+        forkable = preload and isolated and cgroup_available()[0]  # forks go into a cgroup, or none
+        kernel_zygote = start_kernel_zygote(env) if forkable else None
         if kernel_zygote is not None:
             hide.append(kernel_zygote.folder)
             isolation += "; kernels forked from a preloaded kernel process into each sandbox"
-        hide = [path for path in dict.fromkeys(hide) if path.exists() and path != course.root]
+        elif isolated:
+            isolation += "; kernels start as new programs"
+        hide = [p for p in dict.fromkeys(hide) if p.exists() and not _needed_by_kernels(p, course)]
         write_kernelspec(kernels, hide=hide, limits=limits, isolate=isolated)
         env["JUPYTER_PATH"] = str(kernels) + os.pathsep + env.get("JUPYTER_PATH", "")
+        env["TMPDIR"] = str(scratch)
         zygote = start_zygote(env, offline) if preload else None
+        owner = zygote or kernel_zygote  # the zygote, if any: it first kills the runs that write there
+        for folder in [kernels, *owned] if owner is not None else []:
+            owner.own(folder)
         if kernel_zygote is not None:  # for the launcher only: it removes them before the sandbox starts
             env.update(kernel_zygote.env())
         yield GradingSetup(course, assignment, cells, limits, env, offline, isolation, zygote)
@@ -124,6 +167,8 @@ def grading_setup(
         if kernel_zygote is not None:
             kernel_zygote.close()
         shutil.rmtree(kernels, ignore_errors=True)
+        if handled:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def grade_class(
@@ -146,6 +191,7 @@ def grade_class(
 
     course = course or load_course()
     limits = limits or Limits()
+    check_before_grading(course, assignment)  # a broken set-up stops here, before any submission
     if scheduler:
         from .cluster import grade_on_cluster
 
@@ -163,32 +209,49 @@ def grade_class(
 
     for folder in (course.submitted, course.autograded, course.feedback):
         folder.mkdir(parents=True, exist_ok=True)  # exist now, so that kernels can be kept out of them
+    stop = FaultWatch()
     with grading_setup(course, assignment, cells, limits, isolate, preload=preload and bool(todo)) as setup:
         results: list[StudentResult] = []
         with (
             ThreadPoolExecutor(max_workers=workers) as pool,
             tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar,
         ):
-            futures = {pool.submit(grade_student, setup, student): student for student in todo}
-            for future in as_completed(futures):
+            # At most ``workers`` submissions in flight, so that a run that must stop stops at once.
+            waiting = iter(todo)
+            futures = {pool.submit(grade_student, setup, s): s for s in itertools.islice(waiting, workers)}
+            running = set(futures)
+            while running:
+                future = next(as_completed(running))
+                running.discard(future)
                 student = futures[future]
                 try:
                     result = future.result()
                 except Exception as error:  # noqa: BLE001 - grade_student never raises; belt and braces
-                    result = StudentResult(student, "failed", 0.0, cells.max_score, f"grader error: {error}")
-                # After grading: a repaired submission (restored test cells) counts as unchanged next time.
-                submitted = course.step_path(course.coursedir.submitted_directory, student, assignment)
-                result.fingerprint = fingerprint(submitted) if submitted.is_dir() else prints[student]
+                    message = f"grader error: {type(error).__name__}: {error}"
+                    result = grader_error(student, cells.max_score, message, f"crash {type(error).__name__}")
+                if not result.grader_error:
+                    # A repaired submission (restored test cells) counts as unchanged next time; a grader
+                    # error keeps no fingerprint, so the next run grades it again.
+                    submitted = course.step_path(course.coursedir.submitted_directory, student, assignment)
+                    result.fingerprint = fingerprint(submitted) if submitted.is_dir() else prints[student]
                 results.append(result)
                 save_result(course, assignment, state, result)
                 bar.update()
+                if stop.add(result):
+                    stop.stopped = True  # the running ones finish and are recorded; the rest wait
+                if not stop.stopped:
+                    for following in itertools.islice(waiting, 1):
+                        submitted_now = pool.submit(grade_student, setup, following)
+                        futures[submitted_now] = following
+                        running.add(submitted_now)
 
     csv_path = write_csv(course, assignment, state)
     export_path = export_gradebook(course)
     results.sort(key=lambda result: result.student)
     return ClassReport(
         assignment, results, skipped, time.perf_counter() - start, workers, setup.isolation, csv_path,
-        export_path,
+        export_path, stopped=stop.reason(),
+        not_graded=sorted(set(todo) - set(futures.values())),
     )  # fmt: skip
 
 
@@ -243,4 +306,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_report(report))
-    return 1 if report.pending else 0
+    if report.stopped or report.grader_errors:
+        why = report.stopped or "some submissions were not graded: grader errors (listed above)"
+        print(f"error: {why}", file=sys.stderr)
+        return 4
+    return 1 if report.pending or report.not_graded else 0

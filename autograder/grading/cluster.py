@@ -40,11 +40,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .course import Course, generate, load_course, make_course
+from .course import Course, generate, instructor_paths, load_course, make_course
+from .faults import GraderFault
 from .gradebook import assignment_cells, open_gradebook, register_assignment, registered_cells
 from .gradebook_writer import GradebookWriter, PendingJournal, record_pending, write_with_retry
 from .report import export_gradebook, write_csv
-from .results import ClassReport, StudentResult
+from .results import FAILED, ClassReport, StudentResult, grader_error
 from .sandbox import Limits
 from .state import load_state, save_result, split_by_change
 from .submission_files import (
@@ -149,6 +150,7 @@ def assignment_bundle(
         isolate=isolate,
         gradebook=_assignment_gradebook(assignment, source, due),
         preload=preload,
+        hide=tuple(str(path) for path in instructor_paths(course)),
     )
 
 
@@ -331,9 +333,15 @@ def grade_on_cluster(
         bundle_future = None
         with tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not progress) as bar:
             for student in todo:
-                files = submission_files(course, assignment, student)
+                try:
+                    files = submission_files(course, assignment, student)
+                except GraderFault as fault:  # a path the grader built wrongly: graded again next run
+                    message = f"grader error before grading (not the student's doing): {fault}"
+                    record(grader_error(student, cells.max_score, message, fault.kind), None, remember=False)
+                    bar.update()
+                    continue
                 if isinstance(files, str):  # refused before it left the instructor's machine
-                    record(StudentResult(student, "failed", 0.0, cells.max_score, files), None)
+                    record(StudentResult(student, FAILED, 0.0, cells.max_score, files), None)
                     bar.update()
                     continue
                 if bundle_future is None:
@@ -362,16 +370,20 @@ def grade_on_cluster(
                     outcome.result.student = student
                     if outcome.isolation:
                         isolation.add(outcome.isolation)
-                    record(outcome.result, outcome, remember=not outcome.grader_problem)
+                    if outcome.grader_problem and not outcome.result.grader_error:
+                        result = outcome.result
+                        outcome.result = grader_error(student, cells.max_score, result.message, "worker")
+                    record(outcome.result, outcome, remember=not outcome.result.grader_error)
                 else:
                     if isinstance(error, KilledWorker):  # kept: the next run does not try it again
                         message = _killed_message(error)
                         if student not in retried:
                             retried.append(student)
-                        record(StudentResult(student, "failed", 0.0, cells.max_score, message), None)
+                        record(StudentResult(student, FAILED, 0.0, cells.max_score, message), None)
                     else:  # the grader's fault: reported now, graded again by the next run
                         message = f"grader error on the cluster (graded again next run): {error!r}"[:400]
-                        failed = StudentResult(student, "failed", 0.0, cells.max_score, message)
+                        kind = f"task {type(error).__name__}"
+                        failed = grader_error(student, cells.max_score, message, kind)
                         record(failed, None, remember=False)
                 try:
                     future.release()

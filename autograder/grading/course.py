@@ -107,6 +107,23 @@ class Course:
         return path
 
     def step_path(self, step: str, student: str, assignment: str) -> Path:
+        """The folder of ``student``'s ``assignment`` in nbgrader step ``step`` (a ``*_directory`` value).
+
+        Built on the step's folder as :func:`load_course` resolved it, once, so that every path of a
+        run compares equal to :attr:`submitted` and the others wherever the workspace lies (outside the
+        repository, through the instructor's link, given relatively); the student's and assignment's
+        parts are joined, never resolved: a link inside a submission is not followed here."""
+        resolved = {
+            self.coursedir.source_directory: self.source,
+            self.coursedir.release_directory: self.release,
+            self.coursedir.submitted_directory: self.submitted,
+            self.coursedir.autograded_directory: self.autograded,
+            self.coursedir.feedback_directory: self.feedback,
+        }
+        structure = self.coursedir.directory_structure
+        if step in resolved and structure.startswith("{nbgrader_step}"):
+            rest = structure[len("{nbgrader_step}") :].lstrip("/\\")
+            return resolved[step] / rest.format(student_id=student, assignment_id=assignment)
         return Path(self.coursedir.format_path(step, student, assignment))
 
 
@@ -136,6 +153,18 @@ def load_course(root: Path = ROOT, db_url: str | None = None) -> Course:
         db_url=coursedir.db_url,
         coursedir=coursedir,
     )
+
+
+def instructor_paths(course: Course) -> list[Path]:
+    """What of ``course`` no kernel may see: its source notebooks (hidden tests), every student's
+    submission, autograded copy and feedback, the workspace, the gradebook (its file's folder, or its
+    server's socket folders) and the repository's ``.git``; existing or not (callers filter)."""
+    hide = [course.source, course.submitted, course.autograded, course.feedback, course.workspace]
+    hide += [course.root / ".git", *socket_dirs(course.db_url)]
+    sqlite = sqlite_path(course.db_url)
+    if sqlite is not None:
+        hide.append(sqlite.parent if sqlite.parent != course.root else sqlite)
+    return list(dict.fromkeys(hide))
 
 
 def sqlite_path(db_url: str) -> Path | None:

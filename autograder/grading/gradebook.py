@@ -86,6 +86,18 @@ def read_score(course: Course, assignment: str, student: str) -> tuple[float, fl
         return float(submission.score), float(submission.max_score), failed
 
 
+def forget_grade(course: Course, assignment: str, student: str) -> None:
+    """Remove what nbgrader recorded for ``student``'s ``assignment`` (a run the grader failed: its
+    zeros or partial scores are not the student's grade); nothing when nothing was recorded."""
+    from nbgrader.api import MissingEntry
+
+    with open_gradebook(course.db_url) as gradebook:
+        try:
+            gradebook.remove_submission(assignment, student)
+        except MissingEntry:
+            pass
+
+
 def registered_cells(course: Course, assignment: str) -> AssignmentCells:
     """:func:`assignment_cells`, registering the assignment first when the gradebook lacks it."""
     try:

@@ -12,10 +12,13 @@ has and its import accepts (Canvas Instructor Guide, "How do I import grades in 
 required columns are also listed at
 https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-final-grades/import-csv-file-carmen-grades).
 
-As in nbgrader's own CSV export, a student with no submission for an assignment gets 0. Every cell is
-written with the ``csv`` module (commas and quotes in names stay inside their cell), and a cell that a
-spreadsheet would read as a formula (one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-return) is prefixed with ``'`` so that opening the file cannot run it.
+As in nbgrader's own CSV export, a student with no submission for an assignment gets 0, except where
+a submission was collected but has no grade yet (the last ``grade`` run had a grader error for it,
+:data:`~autograder.grading.results.GRADER_ERROR`, or stopped before it): that cell is left blank
+(Canvas's import leaves a blank cell's grade as it is) and ``export`` says so.
+Every cell is written with the ``csv`` module (commas and quotes in names stay inside their cell),
+and a cell that a spreadsheet would read as a formula (one starting with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return) is prefixed with ``'`` so that opening the file cannot run it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from typing import Any
 
 from nbgrader.api import MissingEntry
 from nbgrader.plugins import ExportPlugin
-from traitlets import Enum
+from traitlets import Enum, List, Unicode
 
-from .course import ROOT, load_course, run_nbgrader
+from .course import ASSIGNMENTS, ROOT, Course, load_course, run_nbgrader
 
 #: The columns that identify a student, in Canvas's order.
 IDENTITY_COLUMNS: tuple[str, ...] = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -56,6 +59,9 @@ class CanvasExportPlugin(ExportPlugin):
         default_value="SIS Login ID",
         help="the Canvas column that holds nbgrader's student id",
     ).tag(config=True)
+    ungraded = List(
+        Unicode(), default_value=[], help="'assignment/student' pairs collected but not graded: left blank"
+    ).tag(config=True)
 
     def rows(self, gradebook: Any) -> list[list[str]]:
         """The CSV rows: header, points possible, one row per student (sorted by id)."""
@@ -75,7 +81,8 @@ class CanvasExportPlugin(ExportPlugin):
                 try:
                     submission = gradebook.find_submission(assignment.name, student.id)
                 except MissingEntry:
-                    scores.append(_number(0.0))
+                    blank = f"{assignment.name}/{student.id}" in self.ungraded
+                    scores.append("" if blank else _number(0.0))
                 else:
                     penalty = submission.late_submission_penalty or 0.0
                     scores.append(_number(max(0.0, submission.score - penalty)))
@@ -125,11 +132,37 @@ def run(args: argparse.Namespace) -> int:
                f"--CourseDirectory.db_url={course.db_url}"]  # fmt: skip
     if args.assignment:
         command += [f"--ExportPlugin.assignment={name}" for name in args.assignment]
+    ungraded = ungraded_submissions(course)
     if args.format == "canvas":
         command.append(f"--CanvasExportPlugin.id_column={args.id_column}")
+        command += [f"--CanvasExportPlugin.ungraded={pair}" for pair in ungraded]
     result = run_nbgrader(command, course.root, check=False)
     if result.returncode != 0 or not target.is_file():
         print(f"error: nbgrader export failed:\n{(result.stdout + result.stderr)[-2000:]}", file=sys.stderr)
         return 1
     print(f"wrote {target}")
+    if ungraded:
+        print(
+            f"warning: {len(ungraded)} collected submission(s) have no grade (a grader error, or a run "
+            f"that stopped before them: {', '.join(ungraded)}); "
+            + ("their cells are blank" if args.format == "canvas" else "nbgrader's CSV shows them as 0")
+            + ": fix the cause and run grade again",
+            file=sys.stderr,
+        )
     return 0
+
+
+def ungraded_submissions(course: Course) -> list[str]:
+    """'assignment/student' for every collected submission that ``grade`` has not given a result: its
+    last grading was a grader error, or no run has reached it yet."""
+    from .results import GRADER_ERROR
+    from .state import load_state, students_with_submissions
+
+    found = []
+    for assignment in ASSIGNMENTS:
+        state = load_state(course, assignment)
+        for student in students_with_submissions(course, assignment):
+            row = state.get(student)
+            if row is None or row.get("status") == GRADER_ERROR:
+                found.append(f"{assignment}/{student}")
+    return found

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .course import Course, nbgrader_env
-from .results import ClassReport
+from .results import FAILED, GRADER_ERROR, ClassReport
 
 
 def write_csv(course: Course, assignment: str, state: dict[str, dict[str, Any]]) -> Path:
@@ -20,7 +20,8 @@ def write_csv(course: Course, assignment: str, state: dict[str, dict[str, Any]])
         writer.writerow(["student", "score", "max_score", "status", "message"])
         for student in sorted(state):
             row = state[student]
-            writer.writerow([student, row["score"], row["max_score"], row["status"], row["message"]])
+            score = "" if row["status"] == GRADER_ERROR else row["score"]  # no grade, not a 0
+            writer.writerow([student, score, row["max_score"], row["status"], row["message"]])
     return path
 
 
@@ -43,9 +44,12 @@ def format_report(report: ClassReport) -> str:
         f"{report.seconds:.1f} s with {report.workers} worker(s)",
         f"isolation: {report.isolation}",
     ]
-    if report.results:
-        scores = [r.score for r in report.results]
-        total = report.results[0].max_score or 1.0
+    if report.stopped:
+        lines.append(f"error: {report.stopped}")
+    scored = [r for r in report.results if not r.grader_error]
+    if scored:
+        scores = [r.score for r in scored]
+        total = scored[0].max_score or 1.0
         lines.append(
             f"score: mean {statistics.mean(scores):.2f} / {total:g}, median {statistics.median(scores):.2f}, "
             f"min {min(scores):.2f}, max {max(scores):.2f}"
@@ -59,16 +63,31 @@ def format_report(report: ClassReport) -> str:
             closing = "]" if index == 4 else ")"
             lines.append(f"  [{low:>3}%, {high:>3}%{closing} {'#' * count} {count}")
         lines.append("")
-        lines.append(f"{'student':<24}{'score':>8}{'max':>6}  {'status':<8} message")
+        lines.append(f"{'student':<24}{'score':>8}{'max':>6}  {'status':<13} message")
         for result in report.results:
             message = result.message if len(result.message) <= 160 else result.message[:157] + "..."
-            score = f"{result.score:>8.2f}{result.max_score:>6g}"
-            lines.append(f"{result.student:<24}{score}  {result.status:<8} {message}")
-    failures = [r for r in report.results if r.status == "failed"]
+            shown = f"{'-':>8}" if result.grader_error else f"{result.score:>8.2f}"
+            score = f"{shown}{result.max_score:>6g}"
+            lines.append(f"{result.student:<24}{score}  {result.status:<13} {message}")
+    failures = [r for r in report.results if r.status == FAILED]
     lines.append("")
-    lines.append(f"failures: {len(failures)}" + ("" if failures else " (every submission was scored)"))
+    lines.append(
+        f"students' failures: {len(failures)}" + ("" if failures else " (every submission was scored)")
+    )
     for result in failures:
         lines.append(f"  {result.student}: {result.message}")
+    errors = report.grader_errors
+    if errors:
+        lines.append(
+            f"grader errors: {len(errors)} (the grader's fault, not the students': no grade recorded for "
+            f"them; fix the cause, `python -m autograder doctor` helps, and grade again)"
+        )
+        for result in errors:
+            lines.append(f"  {result.student}: {result.message}")
+    if report.not_graded:
+        names = ", ".join(report.not_graded)
+        count = len(report.not_graded)
+        lines.append(f"not graded (the run stopped early; the next run grades them): {count} ({names})")
     if report.retried:
         lines.append(
             f"retried after a worker died: {len(report.retried)} ({', '.join(report.retried)}); "

@@ -21,9 +21,10 @@ import nbformat
 from . import phases
 from .cells import grade_id, test_ids
 from .course import Course, last_error_line, with_sqlite_busy_timeout
-from .gradebook import AssignmentCells, read_score
+from .faults import GRADER_ENAME, GraderFault
+from .gradebook import AssignmentCells, forget_grade, read_score
 from .preflight import preflight
-from .results import StudentResult
+from .results import FAILED, GRADED, StudentResult, grader_error
 from .sandbox import KERNEL_NAME, Limits, kernel_folder, offline_command, read_status
 from .zygote import Zygote, ZygoteError
 
@@ -157,12 +158,25 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
     max_score = setup.cells.max_score
 
     def failed(message: str) -> StudentResult:
-        return StudentResult(student, "failed", 0.0, max_score, message, seconds=time.perf_counter() - start)
+        return StudentResult(student, FAILED, 0.0, max_score, message, seconds=time.perf_counter() - start)
+
+    def fault(message: str, kind: str, *, ran: bool = True) -> StudentResult:
+        """The grader's fault: no grade of this run stays in the gradebook (nbgrader may have written
+        one when it ``ran``; before it ran, an earlier run's grade is left as it was)."""
+        if ran:
+            forget_grade(setup.course, setup.assignment, student)
+        return grader_error(student, max_score, message, kind, time.perf_counter() - start)
 
     try:
         checked = preflight(setup.course, setup.assignment, student, setup.cells)
-    except Exception as error:  # noqa: BLE001 - a crash here must not stop the class
-        return failed(f"could not read the submission ({type(error).__name__}: {error})")
+    except GraderFault as error:
+        return fault(f"grader error before grading (not the student's doing): {error}", error.kind, ran=False)
+    except Exception as error:  # noqa: BLE001 - a crash of the grader's own code must not stop the class
+        return fault(
+            f"grader error: preflight crashed on this submission ({type(error).__name__}: {error})",
+            f"preflight {type(error).__name__}",
+            ran=False,
+        )
     if checked.problem is not None:
         return failed(checked.problem)
     note = "; ".join(checked.repairs)
@@ -173,6 +187,7 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
         "--Execute.kernel_name=" + KERNEL_NAME,
         "--Execute.interrupt_on_timeout=True",
         f"--CourseDirectory.db_url={with_sqlite_busy_timeout(setup.course.db_url)}",
+        "--AutogradeRoute.preflighted=True",  # the course refuses other autograde runs (.grading_route)
     ]  # fmt: skip
     kernels, kernel_env, kernel_options = kernel_folder()  # sockets and the launcher's status file
     command += kernel_options
@@ -196,7 +211,7 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
     why_not = _not_started(statuses, output)
     if why_not is not None:
         # The grader's fault, not the student's: say so, and leave no misleading zero in the gradebook.
-        return failed(f"the grading kernel did not start, so nothing ran (a grader problem): {why_not}")
+        return fault(f"grader error: the grading kernel did not start, so nothing ran: {why_not}", "kernel")
     refused = sorted({item for status in statuses for item in status.get("refused", [])})
     if refused:
         left_out = "left out of the kernel's copy: " + ", ".join(refused)
@@ -211,12 +226,15 @@ def grade_student(setup: GradingSetup, student: str) -> StudentResult:
         problem = f"nbgrader reported: {last_error_line(output)}"
     else:
         problem = ""
-    if score is None:
-        return failed(problem or "nbgrader recorded no grade for it")
+    if score is None:  # preflight accepted the notebook, so nbgrader itself failed on it
+        return fault(f"grader error: nbgrader recorded no grade ({problem or 'no reason given'})", "nbgrader")
     points, total, failed_tests = score
     messages, own_errors = _notebook_messages(setup.course, setup.assignment, student, set(failed_tests))
+    judge_faults = [messages[t] for t in failed_tests if messages.get(t, "").startswith(GRADER_ENAME)]
+    if judge_faults:
+        return fault(f"grader error: the judge could not grade it: {judge_faults[0]}", "judge")
     details = [f"{test}: {messages.get(test, 'no points')}" for test in failed_tests]
     message = "; ".join(part for part in [note, problem, *own_errors, *details] if part)
     seconds = time.perf_counter() - start
     timings["results"] = time.time() - exited
-    return StudentResult(student, "graded", points, total, message, failed_tests, seconds, phases=timings)
+    return StudentResult(student, GRADED, points, total, message, failed_tests, seconds, phases=timings)

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .faults import GraderFault
+
 MiB = 2**20
 
 
@@ -108,8 +110,8 @@ def check_real_directory(path: Path, below: Path) -> None:
     """Refuse ``path`` unless it and every folder between ``below`` and it are real directories."""
     try:
         relative = path.relative_to(below)
-    except ValueError:
-        raise UnsafeSubmission(f"{path} is not inside {below}") from None
+    except ValueError:  # the grader built one of the two paths wrongly: never the student's doing
+        raise GraderFault(f"the grader built the path {path}, which is not inside {below}", "paths") from None
     current = below
     for part in relative.parts:
         current = current / part

@@ -61,6 +61,10 @@ class AssignmentBundle:
     # so that workers need not run nbgrader generate_assignment); empty: the worker generates it.
     gradebook: bytes = b""
     preload: bool = True  # each worker keeps a preloaded nbgrader process to fork runs from
+    # The instructor's folders (workspace, submissions, gradebook, solutions, ...) as the instructor's
+    # machine names them: hidden from kernels too, where a worker sees the same file systems (a worker
+    # on the instructor's machine, a shared home or NFS); paths a worker does not have are skipped.
+    hide: tuple[str, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -72,6 +76,7 @@ class AssignmentBundle:
                 hasher.update(f"{label}\0{name}\0{len(files[name])}\0".encode())
                 hasher.update(files[name])
         hasher.update(f"{self.assignment}\0{self.duedate}\0{self.limits}\0{self.isolate}\0{self.preload}".encode())
+        hasher.update("\0".join(self.hide).encode())
         return hasher.hexdigest()
 
 
@@ -130,10 +135,13 @@ class _WorkerCourse:
         cells = assignment_cells(self.course, bundle.assignment)
         for folder in (self.course.submitted, self.course.autograded, self.course.feedback):
             folder.mkdir(parents=True, exist_ok=True)
+        # The course folder goes with the worker however it ends: the run's preloaded process removes
+        # it when this process dies without closing the course (SIGTERM, SIGKILL).
         self.setup = self.stack.enter_context(
             grading_setup(
-                self.course, bundle.assignment, cells, bundle.limits, bundle.isolate, bundle.preload
-            )
+                self.course, bundle.assignment, cells, bundle.limits, bundle.isolate, bundle.preload,
+                owned=(self.folder,), also_hide=bundle.hide,
+            )  # fmt: skip
         )
 
     def close(self) -> None:

@@ -19,6 +19,12 @@ The zygote imports torch but never runs an operator that starts threads or touch
 only the forking thread, and CUDA cannot be used in a fork of a process that initialised it); the
 first operator runs in each fork. When the zygote cannot start or dies, :func:`grade_student
 <autograder.grading.run_submission.grade_student>` falls back to a new process per submission.
+
+Nothing outlives its run: the zygote ends when the process that started it ends, however it ends (its
+lifeline, :class:`~autograder.grading.sandbox.kernel_zygote.PreloadedProcess`), and kills its forks
+first, removing each one's per-submission folder; each fork also dies with the zygote
+(``PR_SET_PDEATHSIG``), and its kernel's launcher with it. :func:`end_runs_now` is what a grading
+process does on SIGTERM before it dies.
 """
 
 from __future__ import annotations
@@ -32,10 +38,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .sandbox.kernel_zygote import PreloadedProcess
+from .sandbox import STATUS_ENV
+from .sandbox.kernel_zygote import (
+    Forks,
+    Lifeline,
+    PreloadedProcess,
+    die_with_parent,
+    listen,
+    next_request,
+    remove_folder,
+)
 
 # What an ``nbgrader autograde`` run with the judge imports: loaded once, before any fork.
 PRELOAD = (
@@ -67,6 +82,10 @@ PRELOAD = (
 
 # Names a file where a fork writes the modules its run imported beyond the preloaded ones.
 IMPORTS_ENV = "AUTOGRADER_ZYGOTE_IMPORTS"
+
+#: The names of the per-submission folders :func:`autograder.grading.sandbox.kernel_folder` makes (the
+#: kernel's sockets, the launcher's status, the run's output): the zygote removes a killed run's folder.
+RUN_FOLDER_PREFIX = "dropout-grading-"
 
 
 class ZygoteError(RuntimeError):
@@ -132,6 +151,8 @@ class Zygote(PreloadedProcess):
         """Fork a run of ``nbgrader argv...`` in ``cwd`` with exactly ``env``, its output in ``output``."""
         request = {"token": self._token, "argv": list(argv), "cwd": str(cwd), "env": env}
         request["output"] = str(output)
+        if output.parent.name.startswith(RUN_FOLDER_PREFIX):  # removed by the zygote if it kills the run
+            request["folder"] = str(output.parent)
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             connection.settimeout(30)
@@ -158,10 +179,12 @@ class Zygote(PreloadedProcess):
 # --- inside the zygote process -------------------------------------------------------------------
 
 
-def _run_fork(connection: socket.socket, request: dict) -> None:
-    """In the fork: become an ``nbgrader`` run as :meth:`Zygote.spawn` asked; never return."""
+def _run_fork(connection: socket.socket, request: dict, zygote: int) -> None:
+    """In the fork: become an ``nbgrader`` run as :meth:`Zygote.spawn` asked, dying with the zygote
+    (``zygote``, its PID); never return."""
     code = 1
     try:
+        die_with_parent(zygote)
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # nbgrader waits for its kernel
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -203,24 +226,22 @@ def _run_fork(connection: socket.socket, request: dict) -> None:
         os._exit(code)
 
 
-def serve(socket_path: Path) -> None:
-    """The zygote's main loop: preload, say ready, fork one run per authenticated request."""
+def serve(socket_path: Path, lifeline_fd: int) -> None:
+    """The zygote's main loop: preload, say ready, fork one run per authenticated request; end (its
+    runs first) when the process that started it closes the lifeline ``lifeline_fd`` or dies."""
     import importlib
 
+    lifeline = Lifeline(lifeline_fd, socket_path.parent)
+    forks = Forks()
     token = sys.stdin.readline().strip()
     for name in PRELOAD:
         importlib.import_module(name)
     import torch
 
     torch.ones(2, device="meta") + 1  # noqa: B018 - loads the meta kernels without starting threads
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(socket_path))
-    os.chmod(socket_path, 0o600)
-    server.listen(64)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the kernel, never zombies
-    (socket_path.parent / "ready").write_text("ready\n")
+    server = listen(socket_path)
     while True:
-        connection, _ = server.accept()
+        connection = next_request(server, lifeline, forks)
         try:
             connection.settimeout(30)
             buffer = b""
@@ -238,11 +259,50 @@ def serve(socket_path: Path) -> None:
         except (OSError, ValueError):
             connection.close()
             continue
-        if os.fork() == 0:
+        zygote = os.getpid()
+        pid = os.fork()
+        if pid == 0:
             server.close()
-            _run_fork(connection, request)
+            os.close(lifeline.fd)
+            forks.close_in_child()
+            _run_fork(connection, request, zygote)
+        folder = request.get("folder")
+        forks.add(pid, Path(folder) if isinstance(folder, str) else None)
         connection.close()
 
 
+# --- in a grading process that is being stopped ------------------------------------------------------
+
+
+def end_runs_now(folders: Iterable[Path] = ()) -> None:
+    """Kill this process's ``nbgrader`` runs started as new programs (their sandboxes end with them:
+    each launcher gets SIGTERM when its run dies), remove their per-submission folders and ``folders``.
+    For a grading process about to die of SIGTERM: its preloaded processes end on their own when it is
+    gone, and take their forks with them."""
+    import psutil
+
+    ended: list[tuple[psutil.Process, Path]] = []
+    for child in psutil.Process().children():
+        try:
+            status = child.environ().get(STATUS_ENV)  # set only for a submission's run
+        except psutil.Error:
+            continue
+        if not status or not Path(status).parent.name.startswith(RUN_FOLDER_PREFIX):
+            continue
+        try:
+            if os.getpgid(child.pid) == child.pid:  # its own group (a new session): its tree with it
+                os.killpg(child.pid, signal.SIGKILL)
+            else:
+                child.kill()
+        except (OSError, psutil.Error):
+            continue
+        ended.append((child, Path(status).parent))
+    psutil.wait_procs([child for child, _ in ended], timeout=10)
+    for _, folder in ended:
+        remove_folder(folder)
+    for folder in folders:
+        remove_folder(folder)
+
+
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]) / Zygote.SOCKET)
+    serve(Path(sys.argv[1]) / Zygote.SOCKET, int(sys.argv[2]))

@@ -27,6 +27,7 @@ from traitlets import Float
 
 from .. import phases
 from ..cells import grade_id
+from ..faults import GRADER_ENAME
 from ..nbgrader_plugins import BoundedExecute
 from .plan import PlanError, checks_module_name, parse_plan, without_checks_import
 
@@ -34,6 +35,12 @@ from .plan import PlanError, checks_module_name, parse_plan, without_checks_impo
 def _error(message: str) -> NotebookNode:
     return NotebookNode(
         output_type="error", ename="CheckFailed", evalue=message, traceback=[f"CheckFailed: {message}"]
+    )
+
+
+def _grader_error(message: str) -> NotebookNode:
+    return NotebookNode(
+        output_type="error", ename=GRADER_ENAME, evalue=message, traceback=[f"{GRADER_ENAME}: {message}"]
     )
 
 
@@ -210,7 +217,9 @@ class JudgeExecute(BoundedExecute):
         await asyncio.to_thread(self._warm.join)
         if self._warm_error is not None:
             return [
-                _error(f"the judge could not start: {type(self._warm_error).__name__}: {self._warm_error}")
+                _grader_error(
+                    f"the judge could not start: {type(self._warm_error).__name__}: {self._warm_error}"
+                )
             ]
         from .kernel import KernelTransport
 
@@ -238,9 +247,9 @@ class JudgeExecute(BoundedExecute):
         try:
             plan = parse_plan(self._tests[name])
         except PlanError as error:
-            return [_error(f"the grader is misconfigured for this test cell: {error}")]
+            return [_grader_error(f"the grader is misconfigured for this test cell: {error}")]
         if self._module is None:
-            return [_error("the grader is misconfigured: the setup cell names no known assignment")]
+            return [_grader_error("the grader is misconfigured: the setup cell names no known assignment")]
         session = Session(transport)
         passed: list[str] = []
         try:
@@ -250,7 +259,8 @@ class JudgeExecute(BoundedExecute):
                     info = REGISTRY.get(f"{self._module.__name__.rsplit('.', 1)[-1]}.{planned.function}")
                     function = getattr(self._module, planned.function, None)
                     if info is None or function is None:
-                        return [_error(f"the grader is misconfigured: no check named {planned.function}")]
+                        missing = f"the grader is misconfigured: no check named {planned.function}"
+                        return [_grader_error(missing)]
                     reasons = self._static.reasons(
                         planned.answers, self._graded, builtin_allowed=info.builtin_allowed
                     )

@@ -140,6 +140,19 @@ def _sweep(parent: Path) -> None:
             _remove([folder])
 
 
+def cgroup_available() -> tuple[bool, str]:
+    """Whether a kernel cgroup can be made here (made and removed at once) and what it is, or why not.
+
+    Kernels are forked from the preloaded kernel process only into a cgroup: without one (an ordinary
+    user without a delegated cgroup) they start as new programs, and no kernel zygote is worth starting."""
+    cgroup, why = kernel_cgroup(256 * 2**20, 16)
+    if cgroup is None:
+        return False, why
+    description = cgroup.describe()
+    cgroup.remove()
+    return True, description
+
+
 def kernel_cgroup(memory_bytes: int, max_processes: int) -> tuple[KernelCgroup | None, str]:
     """A fresh cgroup with these limits, or ``None`` and why none could be made."""
     name = f"{PREFIX}{os.getpid()}"

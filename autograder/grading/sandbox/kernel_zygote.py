@@ -38,6 +38,7 @@ import json
 import os
 import resource
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -52,6 +53,7 @@ from typing import Self
 SOCKET_ENV = "AUTOGRADER_KERNEL_ZYGOTE"
 TOKEN_ENV = "AUTOGRADER_KERNEL_ZYGOTE_TOKEN"
 START_TIMEOUT_S = 120.0
+CLOSE_TIMEOUT_S = 10.0  # how long :meth:`PreloadedProcess.close` waits for it to clean up before SIGKILL
 
 #: What a grading kernel imports anyway: loaded once, before any fork.
 PRELOAD = (
@@ -71,6 +73,7 @@ PRELOAD = (
 _NAMESPACES = ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
 _CLONE_FLAGS = 0x10000000 | 0x00020000 | 0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x02000000
 _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+_PR_SET_PDEATHSIG = 1
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
@@ -82,47 +85,62 @@ class PreloadedProcess:
     """A grader's helper process that imports once and then forks on request: started with a random
     token on its standard input, answering on a Unix socket in a private (0700) folder, ready once it
     writes ``ready`` there. :class:`KernelZygote` and the nbgrader zygote
-    (:class:`autograder.grading.zygote.Zygote`) are both made this way."""
+    (:class:`autograder.grading.zygote.Zygote`) are both made this way.
+
+    It never outlives the process that started it: it holds the read end of a pipe (its *lifeline*)
+    whose write end only that process holds. However that process ends (its own end, an exception,
+    SIGTERM, SIGKILL), the kernel closes the write end; the helper sees end-of-file, kills the forks it
+    made (:class:`Forks`), removes their folders, the folders it was told to :meth:`own` and its own
+    folder, and exits (:class:`Lifeline`). A pipe, not ``PR_SET_PDEATHSIG``: that signal follows the
+    *thread* that started the helper, and a Dask worker starts it from a task's thread.
+    """
 
     SOCKET = "preloaded.sock"  # the socket's name in the folder
     Error: type[RuntimeError] = RuntimeError  # what :meth:`_launch` raises
     WHAT = "the preloaded process"  # its name in messages
 
-    def __init__(self, folder: Path, process: subprocess.Popen[bytes], token: str) -> None:
+    def __init__(self, folder: Path, process: subprocess.Popen[bytes], token: str, lifeline: int) -> None:
         self.folder = folder
         self.socket_path = folder / self.SOCKET
         self._process = process
         self._token = token
+        self._lifeline: int | None = lifeline  # the write end of its lifeline (see the class docstring)
 
     @classmethod
     def _launch(cls, command: Sequence[str], env: dict[str, str], prefix: str) -> Self:
-        """Start ``command`` + the private folder (its one argument) with ``env`` (CUDA is never
-        initialised before a fork) and wait until it is ready; :attr:`Error` when it cannot."""
+        """Start ``command`` + the private folder + its lifeline's descriptor (its two arguments) with
+        ``env`` (CUDA is never initialised before a fork) and wait until it is ready; :attr:`Error` when
+        it cannot."""
         folder = Path(tempfile.mkdtemp(prefix=prefix))
         folder.chmod(0o700)
         token = secrets.token_hex(32)
         child_env = {**env, "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # NVML answers without initialising CUDA
         log_path = folder / "process.log"
         log = open(log_path, "wb")  # noqa: SIM115 - its output, read on failure
+        # Both ends are close-on-exec: no other child of this process inherits the write end (which
+        # would keep the lifeline open after this process died); only the helper gets the read end.
+        lifeline_read, lifeline_write = os.pipe()
         try:
             process = subprocess.Popen(
-                [*command, str(folder)], stdin=subprocess.PIPE, stdout=log, stderr=log, env=child_env,
-                start_new_session=True,
+                [*command, str(folder), str(lifeline_read)], stdin=subprocess.PIPE, stdout=log, stderr=log,
+                env=child_env, start_new_session=True, pass_fds=(lifeline_read,),
             )  # fmt: skip
         except OSError as error:
-            log.close()
+            os.close(lifeline_write)
             shutil.rmtree(folder, ignore_errors=True)
             raise cls.Error(f"could not start {cls.WHAT}: {error}") from error
-        log.close()
+        finally:
+            log.close()
+            os.close(lifeline_read)
         assert process.stdin is not None
         process.stdin.write(token.encode() + b"\n")
         process.stdin.close()
-        started = cls(folder, process, token)
+        started = cls(folder, process, token, lifeline_write)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (folder / "ready").exists():
             if process.poll() is not None or time.monotonic() > deadline:
                 why = log_path.read_text(errors="replace").strip().splitlines()
-                started.close()
+                started.close(grace_s=0)
                 raise cls.Error(f"{cls.WHAT} did not start: {(why or ['no output'])[-1][:300]}")
             time.sleep(0.02)
         return started
@@ -130,8 +148,25 @@ class PreloadedProcess:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def close(self) -> None:
-        """Stop it (forks already made are in their own sessions and finish on their own)."""
+    def own(self, folder: Path) -> None:
+        """Have it remove ``folder`` (a folder of this run) if this process dies without :meth:`close`."""
+        self._tell(f"own {folder}\n".encode())
+
+    def _tell(self, line: bytes) -> None:
+        if self._lifeline is not None:
+            with contextlib.suppress(OSError):  # it is gone (a broken pipe): nothing to tell
+                os.write(self._lifeline, line)
+
+    def close(self, grace_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop it: it kills the forks it made (a run or kernel still going ends now), removes their
+        folders and its own, and exits; killed (SIGKILL) when it has not within ``grace_s`` seconds."""
+        if self._lifeline is not None:
+            self._tell(b"close\n")  # an orderly end: the folders it was told to own stay
+            os.close(self._lifeline)
+            self._lifeline = None
+        if self._process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=grace_s)
         if self._process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
@@ -144,6 +179,123 @@ class PreloadedProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- inside a preloaded process: its lifetime --------------------------------------------------------
+
+
+def die_with_parent(parent: int) -> None:
+    """In a fork of a preloaded process (``parent``, single-threaded, so the forking thread lives as
+    long as it does): be killed (SIGKILL) when ``parent`` dies; exit at once if it already has."""
+    _check(_libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def remove_folder(folder: Path, timeout: float = 5.0) -> None:
+    """Remove ``folder`` and keep removing it until it stays gone (a dying process may still write a
+    last file into it) or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.lexists(folder) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
+class Forks:
+    """The forks a preloaded process made that may still run, each with the folder to remove if it is
+    killed. Held as pidfds, so a PID reused after a fork ended is never signalled."""
+
+    def __init__(self) -> None:
+        self._forks: dict[int, tuple[int, Path | None]] = {}  # pidfd -> (pid, folder)
+
+    def add(self, pid: int, folder: Path | None) -> None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # ended already (or no pidfds: Linux before 5.3): it dies with us anyway
+            return
+        self._forks[pidfd] = (pid, folder)
+
+    def _ended(self, pidfds: Sequence[int], timeout: float) -> set[int]:
+        """Which of ``pidfds`` have ended (a pidfd turns readable), waiting up to ``timeout`` seconds
+        for a first one."""
+        poller = select.poll()
+        for pidfd in pidfds:
+            poller.register(pidfd, select.POLLIN)
+        return {pidfd for pidfd, _ in poller.poll(max(0, int(timeout * 1000)))}
+
+    def prune(self) -> None:
+        """Forget the forks that have ended and whose folder is gone (the grader removed it)."""
+        for pidfd in self._ended(list(self._forks), 0) if self._forks else ():
+            folder = self._forks[pidfd][1]
+            if folder is None or not os.path.lexists(folder):
+                del self._forks[pidfd]
+                os.close(pidfd)
+
+    def close_in_child(self) -> None:
+        """In a new fork: drop the descriptors (they are its siblings')."""
+        for pidfd in self._forks:
+            with contextlib.suppress(OSError):
+                os.close(pidfd)
+        self._forks = {}
+
+    def end(self, timeout: float = 10.0) -> None:
+        """Kill every fork still running, wait until they have ended, remove their folders."""
+        for pidfd in self._forks:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        running = list(self._forks)
+        while running and time.monotonic() < deadline:
+            ended = self._ended(running, deadline - time.monotonic())
+            running = [pidfd for pidfd in running if pidfd not in ended]
+        for _pid, folder in self._forks.values():
+            if folder is not None:
+                remove_folder(folder)
+
+
+class Lifeline:
+    """A preloaded process's end of the pipe the process that started it holds open (see
+    :class:`PreloadedProcess`). That process writes ``own PATH`` (a folder of the run to remove if it
+    dies) and ``close`` (an orderly end) lines; end-of-file without ``close`` means it died."""
+
+    def __init__(self, fd: int, folder: Path) -> None:
+        self.fd = fd
+        self.folder = folder  # the helper's own private folder
+        self.owned: list[Path] = []
+        self._buffer = b""
+        self._orderly = False
+
+    def read(self) -> bool:
+        """Read what is waiting (call when ``fd`` is readable); ``False``: the helper must end now."""
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            return False
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line.startswith(b"own "):
+                self.owned.append(Path(os.fsdecode(line[4:])))
+            elif line == b"close":
+                self._orderly = True
+                return False
+        return True
+
+    def end(self, forks: Forks | None = None) -> None:
+        """End the helper: kill its forks (and remove their folders), remove the owned folders (unless
+        this is an orderly close: the grader keeps using them) and its own folder; never returns."""
+        try:
+            if forks is not None:
+                forks.end()
+            for folder in [] if self._orderly else self.owned:
+                remove_folder(folder)
+            remove_folder(self.folder)
+        finally:
+            os._exit(0)
 
 
 class KernelZygote(PreloadedProcess):
@@ -430,11 +582,45 @@ def _fork_kernel(connection: socket.socket, buffer: bytes, fds: list[int]) -> No
     os._exit(0)
 
 
-def serve(folder: Path) -> None:
-    """The zygote's main loop: preload, say ready, fork once per request that carries the token."""
+def listen(socket_path: Path) -> socket.socket:
+    """A preloaded process's private socket, listening; ``ready`` written beside it (what
+    :class:`PreloadedProcess` waits for). Its forks are reaped by the kernel, never left as zombies."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(socket_path))
+    os.chmod(socket_path, 0o600)
+    server.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    (socket_path.parent / "ready").write_text("ready\n")
+    return server
+
+
+def next_request(server: socket.socket, lifeline: Lifeline, forks: Forks) -> socket.socket:
+    """Wait for the next connection; when the lifeline closes instead (whoever started this process
+    is gone), end everything this process started and exit (:meth:`Lifeline.end`)."""
+    while True:
+        readable, _, _ = select.select([server, lifeline.fd], [], [])
+        if lifeline.fd in readable and not lifeline.read():
+            server.close()
+            lifeline.end(forks)
+        if server in readable:
+            forks.prune()
+            connection, _ = server.accept()
+            return connection
+
+
+def serve(folder: Path, lifeline_fd: int) -> None:
+    """The zygote's main loop: preload, say ready, fork once per request that carries the token; end
+    when the process that started it closes the lifeline ``lifeline_fd`` or dies (:class:`Lifeline`).
+
+    On its way out it kills its forks (each one reports a kernel's exit status to its launcher, which
+    then ends that kernel's sandbox). They are not set to die with it (``PR_SET_PDEATHSIG``): a zygote
+    killed alone (the out-of-memory killer) leaves the kernels it forked to finish their notebooks, as
+    their death would be reported as the student's kernel dying."""
     import importlib
     import threading
 
+    lifeline = Lifeline(lifeline_fd, folder)
+    forks = Forks()
     token = sys.stdin.readline().strip().encode()
     for name in PRELOAD:
         importlib.import_module(name)
@@ -445,15 +631,9 @@ def serve(folder: Path) -> None:
     # thread at import; it registers fork handlers, and a fork keeps only the forking thread.)
     if threading.active_count() != 1:
         raise SystemExit("the kernel zygote has Python threads after its imports: it cannot fork")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    socket_path = folder / "kernel-zygote.sock"
-    server.bind(str(socket_path))
-    os.chmod(socket_path, 0o600)
-    server.listen(64)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the kernel, never zombies
-    (folder / "ready").write_text("ready\n")
+    server = listen(folder / "kernel-zygote.sock")
     while True:
-        connection, _ = server.accept()
+        connection = next_request(server, lifeline, forks)
         fds: list[int] = []
         try:
             connection.settimeout(30)
@@ -472,12 +652,16 @@ def serve(folder: Path) -> None:
             for fd in fds:
                 os.close(fd)
             continue
-        if os.fork() == 0:
+        pid = os.fork()
+        if pid == 0:
             server.close()
+            os.close(lifeline.fd)
+            forks.close_in_child()
             # The kernel will inherit this stack: leave it no reference to the token (the socket it
             # opens is out of the sandbox's sight anyway).
             data, buffer, token = buffer.split(b"\n", 1)[1], b"", b""
             _fork_kernel(connection, data, fds)
+        forks.add(pid, None)
         connection.close()
         for fd in fds:
             os.close(fd)
@@ -485,4 +669,4 @@ def serve(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    serve(Path(sys.argv[1]), int(sys.argv[2]))
