@@ -8,6 +8,7 @@ message naming the reason; the failed tests' messages come from the autograded n
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -106,6 +107,27 @@ def _not_started(statuses: list[dict], output: str) -> str | None:
     return None
 
 
+@functools.cache
+def _setpriv_pdeathsig() -> str | None:
+    """util-linux's ``setpriv`` when it can set the parent-death signal, else None."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    try:
+        usage = subprocess.run([setpriv, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return setpriv if "--pdeathsig" in usage else None
+
+
+def dies_with_grader(command: list[str]) -> list[str]:
+    """``command`` made to get SIGKILL when the grading thread that starts it dies, however it dies
+    (the kernel's parent-death signal, kept across ``exec``): a run started as a new program (no
+    zygote) never outlives a ``grade`` that was killed. Unchanged where ``setpriv`` cannot do it."""
+    setpriv = _setpriv_pdeathsig()
+    return [setpriv, "--pdeathsig", "KILL", "--", *command] if setpriv else command
+
+
 def _run_nbgrader(
     setup: GradingSetup, command: list[str], env: dict[str, str], folder: Path
 ) -> tuple[int, str, bool]:
@@ -133,6 +155,7 @@ def _run_nbgrader(
             return returncode, output, timed_out
     if setup.offline:
         command = offline_command(command)
+    command = dies_with_grader(command)
     process = subprocess.Popen(
         command,
         cwd=setup.course.root,
