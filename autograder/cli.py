@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "autograder.grading.classroom",
         "autograde every submission of an assignment in parallel, sandboxed, with a summary",
     ),
+    "blind-score": (
+        "autograder.grading.blind",
+        "grade a blind examiner's set of wrong and correct answers: the grader's power and fairness",
+    ),
     "doctor": (
         "autograder.grading.doctor",
         "check that this machine and course can grade: workspace, gradebook, assignments, sandbox",

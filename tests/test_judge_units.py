@@ -138,6 +138,16 @@ REFUSED = {
     "get_ipython().input_transformers_cleanup.append(f)": "get_ipython",
     "x.__class__.__subclasses__()": "__subclasses__",
     "print(In)": "In",
+    # A name the student binds is theirs only where it cannot be the built-in (issue 22): these still are.
+    "def f(x):\n    return input('?')\n": "input",
+    "input = 1\ndel input\ninput('x')\n": "input",
+    "if False:\n    input = 1\nprint(input)\n": "input",
+    "def f():\n    global input\n    del input\n": "global",
+    "class A:\n    input = 3\n    def m(self):\n        return input\n": "input",
+    "input = input\n": "input",
+    "def f(e=eval):\n    return e('1')\n": "eval",
+    "__builtins__ = {}\n": "__builtins__",
+    "class A:\n    __dict__ = 1\n": "__dict__",
 }
 
 
@@ -171,6 +181,16 @@ CORRECT_STYLES = [
     "display(Image(buffer.getvalue()))\nfrom tqdm.auto import tqdm\n",
     "for name in names:\n    w = getattr(module, name)\n"
     "    delattr(module, name)\n    setattr(module, name, w)\n",
+    # torch.nn's own style: `input` as an argument, type hints, __constants__, extra_repr (issue 22)
+    "class Dropout(nn.Module):\n    __constants__ = ['p']\n    p: float\n"
+    "    def __init__(self, p: float = 0.5) -> None:\n        super().__init__()\n        self.p = p\n"
+    "    def forward(self, input: torch.Tensor) -> torch.Tensor:\n        if not self.training:\n"
+    "            return input\n        return input * (torch.rand_like(input) >= self.p) / (1 - self.p)\n"
+    "    def extra_repr(self) -> str:\n        return f'p={self.p}'\n",
+    "input = torch.randn(3)\nout = layer(input)\n",
+    "f = lambda input: input * 2\n",
+    "def outer(input):\n    def inner():\n        return input + 1\n    return inner\n",
+    "def f(x):\n    if (n := x.numel()) > 0:\n        return [input for input in range(n)]\n",
 ]
 
 

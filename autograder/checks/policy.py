@@ -11,7 +11,11 @@ rule  refused
 R1    an import outside :data:`ALLOWED_IMPORTS` (``sys``, ``os``, ``inspect``, ``importlib``,
       ``ctypes``, ``gc``, ``threading``, ``builtins``, ``autograder``, ... are all outside it)
 R2    the dynamic built-ins of :data:`REFUSED_NAMES` (``exec``, ``eval``, ``compile``,
-      ``__import__``, ``globals``, ``vars``, ``open``, ``get_ipython``, IPython's ``In``/``Out``, ...)
+      ``__import__``, ``globals``, ``vars``, ``open``, ``get_ipython``, IPython's ``In``/``Out``, ...);
+      a name that is a function's own parameter or local (``def forward(self, input)``, as
+      ``torch.nn``'s modules write it), or is assigned unconditionally at the top of the cell before
+      its use (``input = torch.randn(3)``), is the student's variable, not the built-in; deleting one
+      of these names, or declaring it ``global``/``nonlocal``, is refused
 R3    ``getattr``/``setattr``/``delattr``/``hasattr`` used other than called, or called on torch (or
       on anything that is not a plain variable or attribute) with a computed name; on the student's
       own objects a computed name is allowed (weight dropout's ``getattr(module, name)``), and what
@@ -61,6 +65,8 @@ ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 ALLOWED_DUNDERS = frozenset(
     {"__init__", "__name__", "__class__", "__call__", "__doc__", "__len__", "__repr__"}
 )
+#: Dunder names a class body may assign, as ``torch.nn``'s own modules do (``__constants__``).
+CLASS_DUNDERS = frozenset({"__constants__", "__slots__", "__match_args__", "__hash__"})
 TORCH_INTERNALS = frozenset(
     {
         "_C", "_VF", "ops", "_ops", "overrides", "library", "_dynamo", "hub", "cpp_extension", "_refs",
@@ -119,12 +125,129 @@ def ipython_to_python(source: str) -> str:
         return source
 
 
+def _shadowable(name: str) -> bool:
+    """A refused built-in name a student may use for a variable of their own (not a dunder or history)."""
+    return name in REFUSED_NAMES and not name.startswith("_") and name.isidentifier()
+
+
+def _function_locals(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
+    """The names Python makes local to this function: its parameters and every name it binds (minus
+    ``global``/``nonlocal`` ones). A load of such a name never reaches a built-in: the compiler makes it
+    local, and before it is bound it raises ``UnboundLocalError``."""
+    arguments = node.args
+    names = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]}
+    names |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+    declared: set[str] = set()
+    pending: list[ast.AST] = list(node.body) if isinstance(node.body, list) else [node.body]
+    while pending:
+        child = pending.pop()
+        if isinstance(child, ast.Global | ast.Nonlocal):
+            declared.update(child.names)
+            continue
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(child.name)  # its body is another scope; decorators and defaults are this one's
+            pending.extend(child.decorator_list)
+            pending.extend([*getattr(child, "bases", []), *getattr(child, "keywords", [])])
+            if not isinstance(child, ast.ClassDef):
+                pending.extend([*child.args.defaults, *(d for d in child.args.kw_defaults if d is not None)])
+            continue
+        if isinstance(child, ast.Lambda):
+            pending.extend([*child.args.defaults, *(d for d in child.args.kw_defaults if d is not None)])
+            continue
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store | ast.Del):
+            names.add(child.id)
+        elif isinstance(child, ast.ExceptHandler) and child.name:
+            names.add(child.name)
+        elif isinstance(child, ast.alias):
+            names.add((child.asname or child.name).split(".")[0])
+        pending.extend(ast.iter_child_nodes(child))
+    return names - declared
+
+
+def _top_level_bindings(tree: ast.Module) -> dict[str, int]:
+    """Names the cell binds unconditionally at its top level (a plain assignment or import, not inside
+    ``if``/``for``/``try``), with the line of the first such binding."""
+    bound: dict[str, int] = {}
+    for statement in tree.body:
+        targets: list[ast.AST] = []
+        if isinstance(statement, ast.Assign):
+            targets = list(statement.targets)
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets = [statement.target]
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    bound.setdefault(node.id, statement.end_lineno or statement.lineno)
+    return bound
+
+
 class _Scanner(ast.NodeVisitor):
-    def __init__(self, builtin_allowed: bool) -> None:
+    def __init__(self, builtin_allowed: bool, top_level: dict[str, int] | None = None) -> None:
         self.builtin_allowed = builtin_allowed
         self.found: list[str] = []
         self.torch_aliases = {"torch", "nn", "F", "functional"}
         self._magic_calls: set[int] = set()
+        self._scopes: list[set[str]] = []  # the locals of each enclosing function, innermost last
+        self._class_depth = 0
+        self._top_level = top_level or {}
+
+    def _is_own_variable(self, node: ast.Name) -> bool:
+        """``node`` names the student's own variable rather than a built-in (see R2)."""
+        if not _shadowable(node.id) or isinstance(node.ctx, ast.Del):
+            return False
+        if any(node.id in scope for scope in self._scopes):
+            return True
+        bound_at = self._top_level.get(node.id)
+        if isinstance(node.ctx, ast.Store):
+            return not self._scopes and bound_at is not None
+        return bound_at is not None and node.lineno > bound_at
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        # Decorators, defaults and annotations run in the enclosing scope: visited before the push.
+        for outer in [*getattr(node, "decorator_list", []), *node.args.defaults]:
+            self.visit(outer)
+        for outer in node.args.kw_defaults:
+            if outer is not None:
+                self.visit(outer)
+        for argument in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs,
+                         node.args.vararg, node.args.kwarg]:  # fmt: skip
+            if argument is not None and argument.annotation is not None:
+                self.visit(argument.annotation)
+        if getattr(node, "returns", None) is not None:
+            self.visit(node.returns)  # type: ignore[union-attr]
+        self._scopes.append(_function_locals(node))
+        outer_class, self._class_depth = self._class_depth, 0
+        try:
+            for statement in node.body if isinstance(node.body, list) else [node.body]:
+                self.visit(statement)
+        finally:
+            self._scopes.pop()
+            self._class_depth = outer_class
+
+    visit_FunctionDef = _visit_function
+    visit_AsyncFunctionDef = _visit_function
+    visit_Lambda = _visit_function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for outer in [*node.decorator_list, *node.bases, *node.keywords]:
+            self.visit(outer)
+        self._class_depth += 1
+        try:
+            for statement in node.body:
+                self.visit(statement)
+        finally:
+            self._class_depth -= 1
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self._declared(node, node.names, "global")
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self._declared(node, node.names, "nonlocal")
+
+    def _declared(self, node: ast.AST, names: list[str], how: str) -> None:
+        for name in names:
+            if name in REFUSED_NAMES or (name.startswith("__") and name.endswith("__")):
+                self.add(node, f"declares {name} {how} [R2]")
 
     def add(self, node: ast.AST, text: str) -> None:
         self.found.append(f"line {getattr(node, 'lineno', '?')}: {text}")
@@ -159,6 +282,13 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
+        if self._is_own_variable(node):
+            return
+        if (
+            self._class_depth and not self._scopes and name in CLASS_DUNDERS
+            and isinstance(node.ctx, ast.Store)
+        ):  # fmt: skip
+            return
         if name in REFUSED_NAMES or _HISTORY.match(name):
             self.add(node, f"uses {name} [R2]")
         elif name in ATTRIBUTE_BUILTINS:
@@ -220,7 +350,7 @@ def scan(source: str, *, builtin_allowed: bool = False) -> list[str]:
         tree = ast.parse(ipython_to_python(source))
     except (SyntaxError, ValueError, RecursionError):
         return []
-    scanner = _Scanner(builtin_allowed)
+    scanner = _Scanner(builtin_allowed, _top_level_bindings(tree))
     scanner.visit(tree)
     return list(dict.fromkeys(scanner.found))
 
