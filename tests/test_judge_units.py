@@ -188,6 +188,7 @@ CORRECT_STYLES = [
     "            return input\n        return input * (torch.rand_like(input) >= self.p) / (1 - self.p)\n"
     "    def extra_repr(self) -> str:\n        return f'p={self.p}'\n",
     "input = torch.randn(3)\nout = layer(input)\n",
+    "class D(nn.Linear):\n    __constants__ = nn.Linear.__constants__ + ['p']\n",
     "f = lambda input: input * 2\n",
     "def outer(input):\n    def inner():\n        return input + 1\n    return inner\n",
     "def f(x):\n    if (n := x.numel()) > 0:\n        return [input for input in range(n)]\n",

@@ -67,6 +67,9 @@ ALLOWED_DUNDERS = frozenset(
 )
 #: Dunder names a class body may assign, as ``torch.nn``'s own modules do (``__constants__``).
 CLASS_DUNDERS = frozenset({"__constants__", "__slots__", "__match_args__", "__hash__"})
+#: Dunder attributes that may be read, as a subclass extends its base's (``nn.Linear.__constants__``):
+#: a module's list of constant attribute names, which reaches nothing else.
+READABLE_DUNDERS = frozenset({"__constants__"})
 TORCH_INTERNALS = frozenset(
     {
         "_C", "_VF", "ops", "_ops", "overrides", "library", "_dynamo", "hub", "cpp_extension", "_refs",
@@ -302,7 +305,7 @@ class _Scanner(ast.NodeVisitor):
         attr = node.attr
         chain = _dotted(node)
         rooted_in_torch = bool(chain) and chain[0] in self.torch_aliases
-        if attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS:
+        if attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS | READABLE_DUNDERS:
             self.add(node, f"uses the attribute {attr} [R4]")
         elif attr in ("_C", "_VF") or (rooted_in_torch and attr in TORCH_INTERNALS):
             self.add(node, f"uses torch internals {'.'.join(chain) or attr} [R5]")
