@@ -237,8 +237,7 @@ def grade_class(
                 results.append(result)
                 save_result(course, assignment, state, result)
                 bar.update()
-                if stop.add(result):
-                    stop.stopped = True  # the running ones finish and are recorded; the rest wait
+                stop.add(result)  # once stopped, the running ones finish and are recorded; the rest wait
                 if not stop.stopped:
                     for following in itertools.islice(waiting, 1):
                         submitted_now = pool.submit(grade_student, setup, following)

@@ -1,7 +1,7 @@
 """``python -m autograder doctor``: can this machine and this course grade, and what to fix if not.
 
 An instructor runs it once after setting up (or when a run went wrong); ``grade`` runs the same course
-checks first and stops on a fatal one before it starts anything (:func:`fatal_problems`). Each line is
+checks first and stops on a fatal one before it starts anything (:func:`check_before_grading`). Each line is
 one finding: ``ok``, ``note`` (grading works, with less than the best), or ``FAIL`` (grading would give
 wrong grades or none) with the fix. It reports
 

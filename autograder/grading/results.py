@@ -117,14 +117,18 @@ class FaultWatch:
     stopped: bool = False
 
     def add(self, result: StudentResult) -> bool:
-        """Count ``result``; True when its kind has now reached the limit and half of all results."""
+        """Count ``result``; True (and :attr:`stopped` set) when its kind has now reached the limit and
+        half of all results."""
         self.seen += 1
         if not result.grader_error:
             return False
         kind = result.kind or "unknown"
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self.examples.setdefault(kind, result.message)
-        return self.counts[kind] >= self.limit and 2 * self.counts[kind] >= self.seen
+        if self.counts[kind] >= self.limit and 2 * self.counts[kind] >= self.seen:
+            self.stopped = True
+            return True
+        return False
 
     def reason(self) -> str:
         """One line saying why the run stopped, with the command to fix it ("" when it did not stop)."""
